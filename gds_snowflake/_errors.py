@@ -1,0 +1,50 @@
+"""Errors raised by gds_snowflake.
+
+The tree::
+
+    SnowflakeVaultError                  base of everything this package raises itself
+    ├── SnowflakeConfigError             bad arguments or environment (no secret path, ...)
+    ├── SnowflakeSecretError             the Vault secret is incomplete or malformed
+    │   └── PrivateKeyError              the private key cannot be used
+    │       ├── PrivateKeyPassphraseError    wrong or missing passphrase
+    │       └── UnsupportedPrivateKeyError   a key type or encryption Snowflake cannot use
+    └── SnowflakeAuthenticationError     Snowflake kept rejecting credentials after a fresh
+                                         read from Vault (revoked, locked, wrong user)
+
+Vault failures surface as the ``gds_vault`` errors (``VaultError`` subclasses); errors from
+Snowflake itself that are not about authentication surface unchanged as
+``snowflake.connector`` errors, so existing ``except ProgrammingError`` code keeps working.
+
+No message ever contains a password, a key, a passphrase or a token: messages name the
+secret path, the field and the Snowflake user instead.
+"""
+
+from __future__ import annotations
+
+
+class SnowflakeVaultError(Exception):
+    """Base class for errors raised by gds_snowflake itself."""
+
+
+class SnowflakeConfigError(SnowflakeVaultError, ValueError):
+    """The arguments or environment do not describe a usable connection."""
+
+
+class SnowflakeSecretError(SnowflakeVaultError, ValueError):
+    """The Snowflake secret read from Vault is incomplete or malformed."""
+
+
+class PrivateKeyError(SnowflakeSecretError):
+    """The private key in the secret cannot be loaded."""
+
+
+class PrivateKeyPassphraseError(PrivateKeyError):
+    """The private key is encrypted and the passphrase is missing or wrong."""
+
+
+class UnsupportedPrivateKeyError(PrivateKeyError):
+    """The key is valid but of a type or encryption that Snowflake key-pair auth cannot use."""
+
+
+class SnowflakeAuthenticationError(SnowflakeVaultError):
+    """Snowflake rejected the credentials even after they were read again from Vault."""
