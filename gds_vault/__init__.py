@@ -1,0 +1,67 @@
+"""gds_vault: a focused client for HashiCorp Vault and OpenBao.
+
+Read secrets with AppRole, token or JWT auth, automatic KV v1/v2 detection, a secret
+cache and one retry policy::
+
+    from gds_vault import VaultClient
+    with VaultClient.from_env() as client:
+        user = client.get_secret("secret/snowflake/etl", key="user")
+"""
+
+from logging import NullHandler as _NullHandler
+from logging import getLogger as _getLogger
+
+from gds_vault._auth import AppRoleAuth, AuthMethod, JWTAuth, TokenAuth
+from gds_vault._client import VaultClient
+from gds_vault._default import get_default_client, get_secret_from_vault, set_default_client
+from gds_vault._errors import (
+    VaultAuthError,
+    VaultClientClosedError,
+    VaultConfigError,
+    VaultConnectionError,
+    VaultError,
+    VaultInvalidRequestError,
+    VaultPathError,
+    VaultPermissionError,
+    VaultResponseError,
+    VaultSecretDeletedError,
+    VaultSecretNotFoundError,
+    VaultTimeoutError,
+    VaultUnavailableError,
+)
+from gds_vault._logging import RedactionFilter, configure_logging
+from gds_vault._tls import VaultInsecureWarning
+from gds_vault.retry import RetryPolicy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AppRoleAuth",
+    "AuthMethod",
+    "JWTAuth",
+    "RedactionFilter",
+    "RetryPolicy",
+    "TokenAuth",
+    "VaultAuthError",
+    "VaultClient",
+    "VaultClientClosedError",
+    "VaultConfigError",
+    "VaultConnectionError",
+    "VaultError",
+    "VaultInsecureWarning",
+    "VaultInvalidRequestError",
+    "VaultPathError",
+    "VaultPermissionError",
+    "VaultResponseError",
+    "VaultSecretDeletedError",
+    "VaultSecretNotFoundError",
+    "VaultTimeoutError",
+    "VaultUnavailableError",
+    "__version__",
+    "configure_logging",
+    "get_default_client",
+    "get_secret_from_vault",
+    "set_default_client",
+]
+
+_getLogger(__name__).addHandler(_NullHandler())

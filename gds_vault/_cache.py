@@ -1,0 +1,87 @@
+"""The secret cache: per path and version, for ``ttl`` seconds, with single-flight misses.
+
+A hit is one dict lookup and one clock comparison (the client inlines it). A miss takes
+the slow path here: concurrent misses for the same key wait for one loader, so 32
+threads asking for a cold secret cause one Vault read. ``invalidate`` bumps a
+generation counter so a read that started before it cannot store a stale value after.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any
+
+
+class _Flight:
+    __slots__ = ("done", "error", "value")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+
+class SecretCache:
+    """Entries map a key to ``(expires_at, value, path)``; ``path`` serves invalidation."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float]):
+        self.ttl = ttl
+        self._clock = clock
+        self.entries: dict[Hashable, tuple[float, Any, str]] = {}
+        self._inflight: dict[Hashable, _Flight] = {}
+        self._lock = threading.Lock()
+        self._generation = 0
+
+    def after_fork(self) -> None:
+        """In a forked child: new lock, no flights of the parent's threads."""
+        self._lock = threading.Lock()
+        self._inflight = {}
+
+    def get_or_load(self, key: Hashable, path: str, load: Callable[[], Any]) -> Any:
+        """The cached value for ``key``, or ``load()``'s, loading once for all waiters."""
+        if self.ttl <= 0:
+            return load()
+        with self._lock:
+            entry = self.entries.get(key)
+            if entry is not None and self._clock() < entry[0]:
+                return entry[1]
+            flight = self._inflight.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._inflight[key] = _Flight()
+            generation = self._generation
+        if not leader:
+            flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            return flight.value
+        try:
+            value = load()
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        else:
+            flight.value = value
+            with self._lock:
+                if generation == self._generation:
+                    self.entries[key] = (self._clock() + self.ttl, value, path)
+            return value
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
+            flight.done.set()
+
+    def invalidate(self, path: str) -> int:
+        """Drop every entry read from ``path``; returns how many were dropped."""
+        with self._lock:
+            self._generation += 1
+            doomed = [key for key, entry in self.entries.items() if entry[2] == path]
+            for key in doomed:
+                del self.entries[key]
+            return len(doomed)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self.entries.clear()

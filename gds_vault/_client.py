@@ -1,0 +1,437 @@
+"""VaultClient: reads secrets from Vault or OpenBao, with tokens, KV detection and a cache."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from gds_vault._auth import AuthMethod
+from gds_vault._cache import SecretCache
+from gds_vault._config import DEFAULT_CACHE_TTL, DEFAULT_TIMEOUT, ClientSettings, settings_from_env
+from gds_vault._errors import (
+    VaultClientClosedError,
+    VaultError,
+    VaultPathError,
+    VaultPermissionError,
+    VaultResponseError,
+    VaultSecretDeletedError,
+    VaultSecretNotFoundError,
+)
+from gds_vault._kv import Mount, MountTable, mount_from_ui_answer
+from gds_vault._paths import normalise_path
+from gds_vault._token import TokenManager
+from gds_vault._transport import Transport
+from gds_vault._tls import TrustStore
+from gds_vault.retry import RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+_live_clients: weakref.WeakSet[VaultClient] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_live_clients):
+        client._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class VaultClient:
+    """A client for one Vault (or OpenBao) server and one identity.
+
+    Args:
+        addr: The server, e.g. "https://vault.example.com:8200" (no path).
+        auth: How to log in: AppRoleAuth, TokenAuth or JWTAuth.
+        namespace: Vault Enterprise namespace (sent as X-Vault-Namespace). Default None.
+        verify: True to verify TLS against the public CAs, a path to a CA file or
+            directory to trust instead, or False to skip verification (warns).
+        cert: Client certificate for mutual TLS: a path, or (cert path, key path).
+        timeout: Seconds for each HTTP call. Default 10.
+        retry: The retry policy. Default RetryPolicy().
+        cache_ttl: Seconds a secret is cached; 0 disables caching. Default 300.
+        clock: Monotonic seconds; tests pass a fake. Default time.monotonic.
+
+    Raises:
+        VaultConfigError: For an invalid address, timeout, TTL or missing auth.
+    """
+
+    def __init__(
+        self,
+        addr: str,
+        *,
+        auth: AuthMethod,
+        namespace: str | None = None,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        cache_ttl: float = DEFAULT_CACHE_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        settings = ClientSettings(
+            addr=addr,
+            auth=auth,
+            namespace=namespace,
+            verify=verify,
+            cert=cert,
+            timeout=timeout,
+            retry=retry if retry is not None else RetryPolicy(),
+            cache_ttl=cache_ttl,
+        )
+        self.settings = settings
+        self._trust = TrustStore(settings.verify, host=urlsplit(settings.addr).hostname or "")
+        self._transport = Transport(
+            settings.addr,
+            namespace=settings.namespace,
+            verify=self._trust.requests_verify,
+            cert=settings.cert,
+            timeout=settings.timeout,
+            retry=settings.retry,
+        )
+        self._clock = clock
+        self._tokens = TokenManager(settings.auth, self._transport, clock)
+        self._mounts = MountTable(clock)
+        self._cache = SecretCache(settings.cache_ttl, clock)
+        # The hot path reads these two directly: one dict lookup and one clock call.
+        self._entries = self._cache.entries
+        self._closed = False
+        _live_clients.add(self)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> VaultClient:
+        """A client configured from VAULT_* variables, with keyword overrides.
+
+        Reads VAULT_ADDR, the auth variables (VAULT_TOKEN / VAULT_TOKEN_FILE,
+        VAULT_ROLE_ID + VAULT_SECRET_ID / VAULT_SECRET_ID_FILE, VAULT_JWT_ROLE +
+        VAULT_JWT_FILE), VAULT_NAMESPACE, VAULT_CACERT, VAULT_CAPATH, VAULT_CLIENT_CERT,
+        VAULT_CLIENT_KEY, VAULT_SKIP_VERIFY, VAULT_CLIENT_TIMEOUT, VAULT_MAX_RETRIES and
+        GDS_VAULT_CACHE_TTL, when called (never at import).
+
+        Args:
+            environ: The variables to read. Default os.environ.
+            **overrides: Any VaultClient argument, taking precedence over the environment.
+
+        Raises:
+            VaultConfigError: Naming the variable that is missing or invalid.
+        """
+        kwargs = settings_from_env(os.environ if environ is None else environ, overrides)
+        return cls(**kwargs)
+
+    def __repr__(self) -> str:
+        return (
+            f"VaultClient(addr={self.settings.addr!r}, auth={self.settings.auth!r}, "
+            f"namespace={self.settings.namespace!r}, cache_ttl={self.settings.cache_ttl!r}"
+            f"{', closed' if self._closed else ''})"
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def __enter__(self) -> VaultClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Drop cached secrets and the token, and close connections. Idempotent."""
+        self._closed = True
+        self._cache.clear()
+        self._tokens.clear()
+        self._transport.close()
+        self._trust.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise VaultClientClosedError(
+                "This VaultClient was closed; create a new one (e.g. VaultClient.from_env())."
+            )
+
+    def _after_fork(self) -> None:
+        self._transport.reset_after_fork()
+        self._tokens.after_fork()
+        self._mounts.after_fork()
+        self._cache.after_fork()
+
+    @property
+    def addr(self) -> str:
+        return self.settings.addr
+
+    @property
+    def auth(self) -> AuthMethod:
+        return self.settings.auth
+
+    # -- tokens and requests ---------------------------------------------------------------
+    def login(self) -> None:
+        """Log in now (otherwise the first request does). Raises VaultAuthError on refusal."""
+        self._check_open()
+        self._tokens.clear()
+        self._tokens.token()
+
+    def token_info(self) -> dict[str, Any]:
+        """What Vault says about the current token (lookup-self): TTL, policies, type.
+
+        The token itself is not included.
+        """
+        body = self._request("GET", "auth/token/lookup-self", operation="vault.token.lookup")
+        data = dict((body or {}).get("data") or {})
+        for secret_field in ("id", "accessor"):
+            data.pop(secret_field, None)
+        return data
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any] | None:
+        """An authenticated request; a 403 from a dead token causes one login and retry."""
+        self._check_open()
+        token = self._tokens.token()
+        try:
+            return self._transport.request(method, path, token=token, **kwargs)
+        except VaultPermissionError as exc:
+            if not self._tokens.check_rejected(token, exc):
+                raise
+            self._tokens.reject(token)
+            return self._transport.request(method, path, token=self._tokens.token(), **kwargs)
+
+    # -- KV ------------------------------------------------------------------------------
+    def get_secret(
+        self, path: str, key: str | None = None, version: int | None = None
+    ) -> Any:
+        """Read a KV secret (v1 or v2, found automatically), from the cache when fresh.
+
+        Args:
+            path: Mount and path as ``vault kv`` writes them, e.g. "secret/snowflake/etl".
+            key: Return only this field of the secret.
+            version: A KV v2 version number (default: the latest).
+
+        Returns:
+            A new dict of the secret's fields, or the one field's value when ``key`` is given.
+
+        Raises:
+            VaultSecretNotFoundError: No secret at the path, or no such key or version.
+            VaultSecretDeletedError: The KV v2 version was deleted or destroyed.
+            VaultPermissionError: The token's policies do not allow reading it.
+            VaultPathError: The path, key or version cannot be valid.
+            VaultError: Other failures (connection, auth, unavailable).
+        """
+        entry = self._entries.get((path, version))
+        if entry is not None and self._clock() < entry[0]:
+            secret = entry[1]
+        else:
+            secret = self._load_secret(path, version)
+        if key is None:
+            return dict(secret)
+        try:
+            return secret[key]
+        except (KeyError, TypeError):
+            raise self._missing_key(path, key, secret) from None
+
+    def _load_secret(self, path: str, version: int | None) -> dict[str, Any]:
+        self._check_open()
+        clean = normalise_path(path)
+        if version is not None and (
+            isinstance(version, bool) or not isinstance(version, int) or version < 1
+        ):
+            raise VaultPathError(
+                f"version must be a whole number of at least 1 (or None for the latest), "
+                f"not {version!r}."
+            )
+        result: dict[str, Any] = self._cache.get_or_load(
+            (path, version), clean, lambda: self._read_kv(clean, version)
+        )
+        return result
+
+    @staticmethod
+    def _missing_key(path: str, key: object, secret: Mapping[str, Any]) -> VaultError:
+        if not isinstance(key, str):
+            return VaultPathError(f"key must be a string naming a field of {path}, not {key!r}.")
+        fields = ", ".join(sorted(map(str, secret))) or "none"
+        return VaultSecretNotFoundError(
+            f"The secret at {path} has no key {key!r}; its keys are: {fields}."
+        )
+
+    def _read_kv(self, path: str, version: int | None) -> dict[str, Any]:
+        mount = self._mount_for(path)
+        if mount is not None:
+            return self._read_from_mount(mount, path, version)
+        # The mounts endpoint is forbidden: try the v2 layout, then v1, on the first segment.
+        first = path.split("/", 1)[0] + "/"
+        errors: list[VaultResponseError] = []
+        for guess in (Mount(first, 2, detected=False), Mount(first, 1, detected=False)):
+            if guess.version == 1 and version is not None:
+                break
+            try:
+                secret = self._read_from_mount(guess, path, version)
+            except (VaultSecretNotFoundError, VaultPermissionError) as exc:
+                if isinstance(exc, VaultSecretDeletedError):
+                    raise
+                errors.append(exc)
+                continue
+            self._mounts.remember(guess)
+            return secret
+        not_found = [e for e in errors if isinstance(e, VaultSecretNotFoundError)]
+        raise not_found[0] if not_found else errors[0]
+
+    def _mount_for(self, path: str) -> Mount | None:
+        known = self._mounts.find(path)
+        if known is not None:
+            return known if known.detected else None
+        try:
+            body = self._request(
+                "GET", f"sys/internal/ui/mounts/{path}", operation="vault.mounts", retry=True
+            )
+        except (VaultPermissionError, VaultSecretNotFoundError, VaultResponseError) as exc:
+            if exc.retryable:
+                raise
+            logger.debug("KV mount detection for %s unavailable (%s); guessing", path, exc.status_code)
+            return None
+        mount = mount_from_ui_answer((body or {}).get("data") or {})
+        if mount is None:
+            return None
+        self._mounts.remember(mount)
+        logger.debug("Mount %s is %s v%d", mount.path, mount.kind, mount.version)
+        return mount
+
+    def _read_from_mount(self, mount: Mount, path: str, version: int | None) -> dict[str, Any]:
+        rest = path[len(mount.path) :] if (path + "/").startswith(mount.path) else ""
+        if not rest:
+            raise VaultPathError(
+                f"{path!r} is the mount {mount.path!r} itself; name a secret under it, "
+                f"for example '{mount.path}snowflake/etl'."
+            )
+        if version is not None and mount.version != 2:
+            raise VaultPathError(
+                f"Versions exist only on KV version 2; {mount.path} is KV version 1. "
+                "Drop the version argument."
+            )
+        api_path = mount.read_path(rest)
+        params = {"version": version} if version is not None else None
+        try:
+            body = self._request("GET", api_path, params=params, operation="vault.read")
+        except VaultSecretNotFoundError as exc:
+            raise self._not_found(mount, path, rest, version, exc) from None
+        data = (body or {}).get("data")
+        secret = data.get("data") if mount.version == 2 and isinstance(data, dict) else data
+        if mount.version == 2 and secret is None and isinstance(data, dict):
+            raise self._deleted(path, version, data.get("metadata") or {}, None)
+        if not isinstance(secret, dict):
+            raise VaultResponseError(
+                f"The secret at {path} is not a set of key/value fields; was it written "
+                "with `vault kv put`?"
+            )
+        logger.debug("Read secret %s (KV v%d)", path, mount.version)
+        return secret
+
+    def _not_found(
+        self,
+        mount: Mount,
+        path: str,
+        rest: str,
+        version: int | None,
+        exc: VaultSecretNotFoundError,
+    ) -> VaultSecretNotFoundError:
+        if mount.version == 2 and exc.data:
+            metadata = exc.data.get("metadata") if isinstance(exc.data, dict) else None
+            if isinstance(metadata, dict) and (metadata.get("deletion_time") or metadata.get("destroyed")):
+                return self._deleted(path, version, metadata, exc.status_code)
+        hint = ""
+        if mount.version == 2 and rest.startswith(("data/", "metadata/")):
+            hint = (
+                f" Write paths as `vault kv get` takes them, without 'data/': "
+                f"'{mount.path}{rest.split('/', 1)[1]}'."
+            )
+        which = f"version {version} of " if version is not None else ""
+        return VaultSecretNotFoundError(
+            f"No secret at {which}{path} (KV v{mount.version} mount {mount.path}).{hint} "
+            "Check the path, or write it with `vault kv put`.",
+            status_code=exc.status_code,
+        )
+
+    @staticmethod
+    def _deleted(
+        path: str, version: int | None, metadata: Mapping[str, Any], status: int | None
+    ) -> VaultSecretDeletedError:
+        number = metadata.get("version", version)
+        which = f"Version {number} of {path}" if number else f"The latest version of {path}"
+        if metadata.get("destroyed"):
+            return VaultSecretDeletedError(
+                f"{which} was destroyed and cannot be recovered; read another version "
+                "or write the secret again.",
+                status_code=status,
+            )
+        return VaultSecretDeletedError(
+            f"{which} was deleted; restore it with `vault kv undelete -versions={number} "
+            f"{path}` or read another version.",
+            status_code=status,
+        )
+
+    def list_secrets(self, path: str) -> list[str]:
+        """The names under a KV path; folders end with '/'. Empty when there are none.
+
+        Raises:
+            VaultPermissionError: The token's policies lack 'list' on the path.
+            VaultPathError: The path cannot be valid.
+        """
+        self._check_open()
+        clean = normalise_path(path)
+        mount = self._mount_for(clean)
+        candidates = [mount] if mount is not None else [
+            Mount(clean.split("/", 1)[0] + "/", 2, detected=False),
+            Mount(clean.split("/", 1)[0] + "/", 1, detected=False),
+        ]
+        last: VaultResponseError | None = None
+        for candidate in candidates:
+            rest = clean[len(candidate.path) :] if (clean + "/").startswith(candidate.path) else ""
+            try:
+                body = self._request("LIST", candidate.list_path(rest), operation="vault.list")
+            except VaultSecretNotFoundError as exc:
+                last = exc
+                continue
+            except VaultPermissionError as exc:
+                last = exc
+                continue
+            keys = ((body or {}).get("data") or {}).get("keys") or []
+            return [str(k) for k in keys]
+        if isinstance(last, VaultPermissionError):
+            raise last
+        return []
+
+    def read(self, path: str) -> dict[str, Any]:
+        """A raw logical read (any engine), uncached, with lease information.
+
+        Returns:
+            ``{"data": ..., "lease_id": ..., "lease_duration": ..., "renewable": ...,
+            "warnings": ...}``.
+
+        Raises:
+            VaultSecretNotFoundError: Nothing at the path.
+        """
+        clean = normalise_path(path)
+        body = self._request("GET", quote(clean, safe="/"), operation="vault.read")
+        body = body or {}
+        return {
+            "data": body.get("data"),
+            "lease_id": body.get("lease_id") or None,
+            "lease_duration": body.get("lease_duration") or 0,
+            "renewable": bool(body.get("renewable")),
+            "warnings": body.get("warnings") or [],
+        }
+
+    # -- cache ---------------------------------------------------------------------------
+    def invalidate(self, path: str) -> None:
+        """Drop the cached copies of one secret (all versions), e.g. after a rotation."""
+        dropped = self._cache.invalidate(normalise_path(path))
+        logger.debug("Invalidated %d cached entr%s for %s", dropped, "y" if dropped == 1 else "ies", path)
+
+    def clear_cache(self) -> None:
+        """Drop every cached secret."""
+        self._cache.clear()
+
+
+__all__ = ["DEFAULT_CACHE_TTL", "DEFAULT_TIMEOUT", "VaultClient"]

@@ -1,0 +1,176 @@
+"""Client settings: validated once, built from arguments or from VAULT_* variables."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gds_vault import _env
+from gds_vault._auth import AppRoleAuth, AuthMethod, JWTAuth, TokenAuth
+from gds_vault._errors import VaultConfigError
+from gds_vault.retry import RetryPolicy
+
+DEFAULT_TIMEOUT = 10.0  # seconds for each HTTP call (connect and read)
+DEFAULT_CACHE_TTL = 300.0  # seconds a secret stays cached; 0 disables the cache
+
+AUTH_METHODS = ("token", "approle", "jwt", "kubernetes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientSettings:
+    """Everything a VaultClient is configured with, checked in ``__post_init__``."""
+
+    addr: str
+    auth: AuthMethod
+    namespace: str | None = None
+    verify: bool | str = True
+    cert: str | tuple[str, str] | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    cache_ttl: float = DEFAULT_CACHE_TTL
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "addr", _env.normalise_addr(self.addr, source="addr"))
+        if not isinstance(self.auth, AuthMethod):
+            raise VaultConfigError(
+                "auth must be an auth method such as AppRoleAuth(role_id, secret_id), "
+                "TokenAuth(token) or JWTAuth(role, jwt_file=...); "
+                "or use VaultClient.from_env() to choose one from VAULT_* variables."
+            )
+        _check_seconds("timeout", self.timeout, allow_zero=False)
+        _check_seconds("cache_ttl", self.cache_ttl, allow_zero=True)
+        if not isinstance(self.retry, RetryPolicy):
+            raise VaultConfigError("retry must be a RetryPolicy.")
+        if not isinstance(self.verify, bool | str):
+            raise VaultConfigError("verify must be True, False, or a path to a CA file or directory.")
+        if self.namespace is not None and not isinstance(self.namespace, str):
+            raise VaultConfigError("namespace must be a string such as 'team-a'.")
+        if self.namespace is not None:
+            object.__setattr__(self, "namespace", self.namespace.strip("/") or None)
+
+
+def _check_seconds(name: str, value: object, *, allow_zero: bool) -> None:
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and (value >= 0 if allow_zero else value > 0)
+    )
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise VaultConfigError(f"{name} must be a finite number of seconds {bound}, not {value!r}.")
+
+
+def auth_from_env(environ: Mapping[str, str]) -> AuthMethod:
+    """Choose the auth method from the environment.
+
+    VAULT_AUTH_METHOD (token, approle, jwt, kubernetes) picks explicitly; otherwise the
+    first that fits wins: a token (VAULT_TOKEN or VAULT_TOKEN_FILE), then AppRole
+    (VAULT_ROLE_ID), then JWT (VAULT_JWT_ROLE).
+    """
+    method = (environ.get("VAULT_AUTH_METHOD") or "").strip().lower()
+    if method and method not in AUTH_METHODS:
+        raise VaultConfigError(
+            f"VAULT_AUTH_METHOD={method!r} is not known; use one of {', '.join(AUTH_METHODS)}."
+        )
+    mount = (environ.get("VAULT_AUTH_MOUNT") or "").strip().strip("/") or None
+    token = _env.read(environ, "VAULT_TOKEN")
+    token_file = _env.read(environ, "VAULT_TOKEN_FILE")
+    role_id = _env.read(environ, "VAULT_ROLE_ID")
+    jwt_role = _env.read(environ, "VAULT_JWT_ROLE")
+
+    if method == "token" or (not method and (token or token_file)):
+        if not (token or token_file):
+            raise VaultConfigError("VAULT_AUTH_METHOD=token needs VAULT_TOKEN or VAULT_TOKEN_FILE.")
+        return TokenAuth(token) if token else TokenAuth(token_file=token_file)
+    if method == "approle" or (not method and role_id):
+        if not role_id:
+            raise VaultConfigError("AppRole login needs VAULT_ROLE_ID (and VAULT_SECRET_ID).")
+        secret_id = _env.read(environ, "VAULT_SECRET_ID")
+        secret_id_file = _env.read(environ, "VAULT_SECRET_ID_FILE")
+        if not secret_id and not secret_id_file:
+            raise VaultConfigError(
+                "VAULT_ROLE_ID is set but VAULT_SECRET_ID and VAULT_SECRET_ID_FILE are not; "
+                "set one of them to the AppRole's secret_id."
+            )
+        return AppRoleAuth(
+            role_id,
+            secret_id if not secret_id_file else None,
+            secret_id_file=secret_id_file,
+            wrapped=_env.read_bool(environ, "VAULT_SECRET_ID_WRAPPED"),
+            mount=mount or "approle",
+        )
+    if method in ("jwt", "kubernetes") or (not method and jwt_role):
+        if not jwt_role:
+            raise VaultConfigError(f"{method or 'JWT'} login needs VAULT_JWT_ROLE (the Vault role).")
+        jwt_file = _env.read(environ, "VAULT_JWT_FILE")
+        if method == "kubernetes":
+            return JWTAuth.kubernetes(
+                jwt_role, **({"jwt_file": jwt_file} if jwt_file else {}), mount=mount or "kubernetes"
+            )
+        if not jwt_file:
+            raise VaultConfigError("JWT login needs VAULT_JWT_FILE, the file holding the JWT.")
+        return JWTAuth(jwt_role, jwt_file=jwt_file, mount=mount or "jwt")
+    raise VaultConfigError(
+        "No Vault credentials found in the environment. Set one of: VAULT_TOKEN (or "
+        "VAULT_TOKEN_FILE); VAULT_ROLE_ID with VAULT_SECRET_ID (or VAULT_SECRET_ID_FILE); "
+        "or VAULT_JWT_ROLE with VAULT_JWT_FILE."
+    )
+
+
+def verify_from_env(environ: Mapping[str, str]) -> bool | str:
+    """VAULT_SKIP_VERIFY, VAULT_CACERT and VAULT_CAPATH as a ``verify`` argument."""
+    if _env.read_bool(environ, "VAULT_SKIP_VERIFY"):
+        return False
+    cacert = _env.read(environ, "VAULT_CACERT")
+    capath = _env.read(environ, "VAULT_CAPATH")
+    if cacert and capath:
+        raise VaultConfigError("Set VAULT_CACERT or VAULT_CAPATH, not both.")
+    return cacert or capath or True
+
+
+def cert_from_env(environ: Mapping[str, str]) -> tuple[str, str] | str | None:
+    cert = _env.read(environ, "VAULT_CLIENT_CERT")
+    key = _env.read(environ, "VAULT_CLIENT_KEY")
+    if key and not cert:
+        raise VaultConfigError("VAULT_CLIENT_KEY is set without VAULT_CLIENT_CERT; set both.")
+    if cert and key:
+        return (cert, key)
+    return cert
+
+
+def settings_from_env(environ: Mapping[str, str], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """VaultClient keyword arguments from the environment, with ``overrides`` on top."""
+    allowed = {"addr", "auth", "namespace", "verify", "cert", "timeout", "retry", "cache_ttl", "clock"}
+    unknown = set(overrides) - allowed
+    if unknown:
+        raise VaultConfigError(
+            f"Unknown VaultClient.from_env() argument(s): {', '.join(sorted(unknown))}; "
+            f"use {', '.join(sorted(allowed))}."
+        )
+    kwargs: dict[str, Any] = {}
+    kwargs["addr"] = overrides["addr"] if "addr" in overrides else _env.normalise_addr(
+        _env.read(environ, "VAULT_ADDR")
+    )
+    kwargs["auth"] = overrides["auth"] if "auth" in overrides else auth_from_env(environ)
+    kwargs["namespace"] = _env.read(environ, "VAULT_NAMESPACE")
+    kwargs["verify"] = verify_from_env(environ)
+    kwargs["cert"] = cert_from_env(environ)
+    timeout = _env.read_seconds(environ, "VAULT_CLIENT_TIMEOUT")
+    if timeout is not None:
+        kwargs["timeout"] = timeout
+    retries = _env.read_int(environ, "VAULT_MAX_RETRIES", minimum=0)
+    if retries is not None:
+        kwargs["retry"] = replace(RetryPolicy(), attempts=retries + 1)
+    cache_ttl = environ.get("GDS_VAULT_CACHE_TTL", "").strip()
+    if cache_ttl:
+        try:
+            kwargs["cache_ttl"] = float(cache_ttl)
+        except ValueError:
+            raise VaultConfigError(
+                f"GDS_VAULT_CACHE_TTL={cache_ttl!r} is not a number of seconds."
+            ) from None
+    kwargs.update(overrides)
+    return kwargs

@@ -1,0 +1,112 @@
+"""Errors raised by gds_vault.
+
+The tree::
+
+    VaultError                          base of every failure talking to Vault
+    ├── VaultConfigError                bad settings or environment (no VAULT_ADDR, ...)
+    ├── VaultPathError                  a secret path or argument that cannot be valid
+    ├── VaultConnectionError            transport: refused, reset, DNS, TLS
+    │   └── VaultTimeoutError           no answer within the timeout
+    └── VaultResponseError              Vault answered, and the answer is a failure
+        ├── VaultAuthError              login rejected, token invalid or expired
+        ├── VaultPermissionError        the token's policies do not allow the request
+        ├── VaultSecretNotFoundError    nothing at that path (or that key, or version)
+        │   └── VaultSecretDeletedError a KV v2 version that was deleted or destroyed
+        ├── VaultInvalidRequestError    400: Vault refused the request as malformed
+        └── VaultUnavailableError       sealed, standby, rate limited, 5xx, non-JSON answer
+
+    VaultClientClosedError (RuntimeError)   API misuse: the client was closed
+
+Each error's message says what failed and what to do about it. Messages name variables,
+paths, mounts and policies; they never contain a token, secret_id, JWT or secret value.
+``retryable`` tells the retry policy whether trying again can help.
+"""
+
+from __future__ import annotations
+
+
+class VaultError(Exception):
+    """Base class for every failure talking to Vault."""
+
+    #: Whether the same request may succeed if sent again (used by RetryPolicy).
+    retryable: bool = False
+
+
+class VaultConfigError(VaultError, ValueError):
+    """The client's settings or environment are missing or invalid."""
+
+
+class VaultPathError(VaultError, ValueError):
+    """A secret path, key or version argument that can never be valid."""
+
+
+class VaultConnectionError(VaultError):
+    """Vault could not be reached: connection refused or reset, DNS, or TLS failure."""
+
+    retryable = True
+
+
+class VaultTimeoutError(VaultConnectionError):
+    """Vault did not answer within the client's timeout."""
+
+
+class VaultResponseError(VaultError):
+    """Vault answered with a failure status or a response that is not Vault's JSON.
+
+    Attributes:
+        status_code: The HTTP status, or None when there was no usable status.
+        errors: The ``errors`` list from Vault's JSON body (already free of secrets:
+            Vault reports what was wrong, not the values sent).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        errors: tuple[str, ...] = (),
+        retry_after: float | None = None,
+        data: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.errors = errors
+        #: The ``data`` field of a 404 answer (KV v2 puts version metadata there; never
+        #: secret values). None for other statuses.
+        self.data = data
+        #: Seconds the server asked us to wait before retrying (Retry-After), if any.
+        self.retry_after = retry_after
+
+
+class VaultAuthError(VaultResponseError):
+    """Logging in failed, or the token is invalid, expired or revoked."""
+
+
+class VaultPermissionError(VaultResponseError):
+    """The token is valid but its policies do not allow this request."""
+
+
+class VaultSecretNotFoundError(VaultResponseError, KeyError):
+    """Nothing exists at the path, or the secret has no such key or version."""
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would repr() the message and wrap it in quotes.
+        return str(self.args[0]) if self.args else ""
+
+
+class VaultSecretDeletedError(VaultSecretNotFoundError):
+    """The requested KV v2 version was soft-deleted or destroyed."""
+
+
+class VaultInvalidRequestError(VaultResponseError):
+    """Vault rejected the request as malformed (HTTP 400)."""
+
+
+class VaultUnavailableError(VaultResponseError):
+    """Vault is sealed, in standby, rate limiting, failing (5xx), or behind a broken proxy."""
+
+    retryable = True
+
+
+class VaultClientClosedError(RuntimeError):
+    """The client was used after ``close()``; create a new VaultClient."""

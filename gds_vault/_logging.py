@@ -1,0 +1,134 @@
+"""One logging configuration for gds_vault and gds_snowflake, with a redaction filter.
+
+The first line of defence is that the libraries never put a secret into a log call. The
+:class:`RedactionFilter` is the second: it masks anything shaped like a Vault token, a
+PEM block or a ``password=`` pair, and every value registered with
+:func:`register_secret` (tokens, secret_ids, passwords as the libraries obtain them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import threading
+from typing import IO, Any
+
+__all__ = ["RedactionFilter", "configure_logging", "register_secret"]
+
+PACKAGE_LOGGERS = ("gds_vault", "gds_snowflake")
+REDACTED = "[REDACTED]"
+_MIN_REGISTERED_LENGTH = 6  # shorter values would mask ordinary words
+_MAX_REGISTERED = 1024  # keeps the filter's cost bounded in long-running processes
+
+_PATTERNS = (
+    # Vault/OpenBao tokens: service, batch, recovery, legacy "s." forms.
+    re.compile(r"\b(?:hv[sbr]|s|b|r)\.[A-Za-z0-9_-]{20,}"),
+    # PEM blocks (keys, certificates' private parts) and escaped-newline variants.
+    re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)", re.S),
+    # key=value and "key": "value" pairs whose key names a secret.
+    re.compile(
+        r"""(?ix)
+        (["']?(?:password|passphrase|secret_id|client_token|token|private_key|jwt)["']?
+        \s*[:=]\s*)
+        (["']?)[^\s"',}]+\2"""
+    ),
+)
+
+_registered: set[str] = set()
+_registered_lock = threading.Lock()
+
+
+def register_secret(value: object) -> None:
+    """Remember a secret value so that the redaction filter masks it wherever it appears."""
+    if not isinstance(value, str) or len(value) < _MIN_REGISTERED_LENGTH:
+        return
+    with _registered_lock:
+        if value in _registered:
+            return
+        if len(_registered) >= _MAX_REGISTERED:
+            _registered.pop()
+        _registered.add(value)
+
+
+def redact(text: str) -> str:
+    """Mask registered secrets and secret-shaped substrings in ``text``."""
+    for secret in tuple(_registered):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    text = _PATTERNS[0].sub(REDACTED, text)
+    text = _PATTERNS[1].sub(REDACTED, text)
+    return _PATTERNS[2].sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+
+
+class RedactionFilter(logging.Filter):
+    """A logging filter that rewrites each record's message with secrets masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if record.exc_info and record.exc_info[1] is not None:
+            # Formatting the traceback here lets us mask it too; the handler reuses it.
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and the exception if any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            payload["exception"] = record.exc_text or self.formatException(record.exc_info)
+        return json.dumps(payload, ensure_ascii=False)
+
+
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_HANDLER_MARK = "_gds_logging_handler"
+
+
+def configure_logging(
+    level: int | str = "INFO",
+    fmt: str = "text",
+    *,
+    stream: IO[str] | None = None,
+) -> logging.Handler:
+    """Send gds_vault and gds_snowflake logs to a stream, redacted, as text or JSON.
+
+    Calling it again replaces the handler it added before, so notebooks can re-run it.
+
+    Args:
+        level: A logging level name or number for both packages. Default "INFO".
+        fmt: "text" for human-readable lines, "json" for one JSON object per line.
+        stream: Where to write. Default sys.stderr.
+
+    Returns:
+        The handler that was installed (to add to other loggers if wanted).
+
+    Raises:
+        ValueError: For an unknown ``fmt`` or ``level``.
+    """
+    if fmt not in ("text", "json"):
+        raise ValueError(f"fmt must be 'text' or 'json', not {fmt!r}")
+    numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+    if not isinstance(numeric, int):
+        raise ValueError(f"unknown logging level {level!r}; use DEBUG, INFO, WARNING or ERROR")
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(_TEXT_FORMAT))
+    handler.addFilter(RedactionFilter())
+    setattr(handler, _HANDLER_MARK, True)
+    for name in PACKAGE_LOGGERS:
+        package_logger = logging.getLogger(name)
+        for old in [h for h in package_logger.handlers if getattr(h, _HANDLER_MARK, False)]:
+            package_logger.removeHandler(old)
+        package_logger.addHandler(handler)
+        package_logger.setLevel(numeric)
+    return handler

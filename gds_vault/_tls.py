@@ -1,0 +1,104 @@
+"""What the client trusts: a CA file, a CA directory, the default CAs, or (loudly) nothing.
+
+``requests`` can only use a CA directory that was prepared with ``c_rehash``; Vault's own
+CLI reads every PEM file in VAULT_CAPATH. To behave like the CLI, a directory is turned
+into one bundle file that lives as long as the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+import warnings
+from pathlib import Path
+
+from gds_vault._errors import VaultConfigError
+
+logger = logging.getLogger(__name__)
+
+
+class VaultInsecureWarning(UserWarning):
+    """TLS verification of the Vault server is switched off."""
+
+
+# Shown every time, like urllib3's security warnings: skipping verification is never routine.
+warnings.simplefilter("always", VaultInsecureWarning, append=True)
+
+_PEM_CERT = re.compile(
+    r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S
+)
+
+
+class TrustStore:
+    """Turns a ``verify`` setting into what requests accepts, preparing directories."""
+
+    def __init__(self, verify: bool | str, *, host: str) -> None:
+        self._bundle: str | None = None
+        if verify is False:
+            message = (
+                "TLS verification of the Vault server is OFF (VAULT_SKIP_VERIFY / "
+                "verify=False): anyone on the network path can read your secrets. Set "
+                "VAULT_CACERT to Vault's CA certificate instead."
+            )
+            logger.warning(message)
+            warnings.warn(message, VaultInsecureWarning, stacklevel=4)
+            _silence_per_request_warnings(host)
+            self.requests_verify: bool | str = False
+            return
+        if verify is True:
+            self.requests_verify = True
+            return
+        path = Path(verify)
+        if path.is_dir():
+            self.requests_verify = self._bundle = _bundle_directory(path)
+        elif path.is_file():
+            self.requests_verify = str(path)
+        else:
+            raise VaultConfigError(
+                f"The CA certificate path {verify!r} does not exist; check VAULT_CACERT or "
+                "VAULT_CAPATH."
+            )
+
+    def close(self) -> None:
+        if self._bundle is not None:
+            try:
+                os.unlink(self._bundle)
+            except OSError:
+                pass
+            self._bundle = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def _silence_per_request_warnings(host: str) -> None:
+    """We warned once per client; urllib3 would warn on every request to this host."""
+    from urllib3.exceptions import InsecureRequestWarning  # noqa: PLC0415 - rare path
+
+    warnings.filterwarnings(
+        "ignore",
+        message=f"Unverified HTTPS request is being made to host '{re.escape(host)}'",
+        category=InsecureRequestWarning,
+    )
+
+
+def _bundle_directory(directory: Path) -> str:
+    certificates: list[str] = []
+    for entry in sorted(directory.iterdir()):
+        if not entry.is_file():
+            continue
+        try:
+            text = entry.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        certificates.extend(_PEM_CERT.findall(text))
+    if not certificates:
+        raise VaultConfigError(
+            f"No PEM certificates found in the CA directory {str(directory)!r}; check VAULT_CAPATH."
+        )
+    handle, name = tempfile.mkstemp(prefix="gds-vault-ca-", suffix=".pem")
+    with os.fdopen(handle, "w", encoding="utf-8") as bundle:
+        bundle.write("\n".join(certificates) + "\n")
+    return name

@@ -1,0 +1,215 @@
+"""The token lifecycle: one cached token, renewed or replaced before it expires.
+
+Refresh timing: a token with TTL ``t`` seconds is refreshed ``REFRESH_MARGIN`` (5 minutes)
+before it expires, or at two thirds of ``t`` when ``t`` is short (under 15 minutes).
+Refreshing means ``renew-self`` when the token is renewable and not a batch token, or a
+new login otherwise. When a renewal comes back shorter than the login's TTL, the token is
+close to its max TTL, so the client logs in afresh instead of renewing ever shorter.
+
+Single flight: threads that need a token while one is being fetched wait for that one
+(or keep using the current token if it is still valid), so N threads cause one login.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gds_vault._auth import AuthMethod, LoginResult
+from gds_vault._errors import VaultAuthError, VaultError, VaultPermissionError
+from gds_vault._logging import register_secret
+from gds_vault._transport import Transport
+
+logger = logging.getLogger(__name__)
+
+REFRESH_MARGIN = 300.0  # seconds before expiry at which a long-lived token is refreshed
+SHORT_TTL = 900.0  # seconds: below this, refresh at two thirds of the TTL instead
+REFRESH_RETRY_DELAY = 5.0  # seconds to wait before retrying a failed refresh of a valid token
+
+
+def refresh_delay(ttl: float) -> float | None:
+    """Seconds after issue at which a token with this TTL should be refreshed (None: never)."""
+    if ttl <= 0:
+        return None
+    if ttl >= SHORT_TTL:
+        return ttl - REFRESH_MARGIN
+    return ttl * 2.0 / 3.0
+
+
+@dataclass(slots=True, kw_only=True)
+class _TokenState:
+    token: str = field(repr=False)
+    issued_at: float
+    ttl: float
+    login_ttl: float  # the TTL at login; a renewal below it means max TTL is near
+    renewable: bool
+    token_type: str
+    refresh_at: float  # clock value; float("inf") for tokens that never expire
+    expires_at: float
+
+    @classmethod
+    def from_login(cls, result: LoginResult, now: float, login_ttl: float) -> _TokenState:
+        delay = refresh_delay(result.ttl)
+        return cls(
+            token=result.token,
+            issued_at=now,
+            ttl=result.ttl,
+            login_ttl=login_ttl,
+            renewable=result.renewable,
+            token_type=result.token_type,
+            refresh_at=now + delay if delay is not None else float("inf"),
+            expires_at=now + result.ttl if result.ttl > 0 else float("inf"),
+        )
+
+
+class TokenManager:
+    """Hands out a valid token, logging in or renewing only when needed."""
+
+    def __init__(self, auth: AuthMethod, transport: Transport, clock: Callable[[], float]):
+        self.auth = auth
+        self._transport = transport
+        self._clock = clock
+        self._state: _TokenState | None = None
+        self._lock = threading.Lock()
+        self.logins = 0  # successful logins by this manager (diagnostics and tests)
+        self.renewals = 0
+
+    def after_fork(self) -> None:
+        """In a forked child: a fresh lock; the token itself stays valid and is kept."""
+        self._lock = threading.Lock()
+        self.auth.after_fork()
+
+    def token(self) -> str:
+        """A token that is valid now, refreshing it first when it is due."""
+        state = self._state
+        if state is not None and self._clock() < state.refresh_at:
+            return state.token
+        # Another thread may be refreshing; a still-valid token can be used meanwhile.
+        if state is not None and self._clock() < state.expires_at - 1.0:
+            if not self._lock.acquire(blocking=False):
+                return state.token
+        else:
+            self._lock.acquire()
+        try:
+            return self._refresh_locked()
+        finally:
+            self._lock.release()
+
+    def current(self) -> str | None:
+        """The cached token, without refreshing it (None if there is none)."""
+        return self._state.token if self._state else None
+
+    def reject(self, token: str) -> None:
+        """Forget ``token`` after Vault refused it, so the next call logs in again.
+
+        Only the token the caller used is forgotten: when many threads see the same 403,
+        the first forgets it and the others find a new token already in place.
+        """
+        with self._lock:
+            if self._state is not None and self._state.token == token:
+                logger.info("Vault no longer accepts the cached token; logging in again")
+                self._state = None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._state = None
+
+    def _refresh_locked(self) -> str:
+        now = self._clock()
+        state = self._state
+        if state is not None and now < state.refresh_at:
+            return state.token  # refreshed by another thread while we waited
+        try:
+            if state is not None and now < state.expires_at and self._can_renew(state):
+                renewed = self._renew(state, now)
+                if renewed is not None:
+                    return renewed
+            return self._login(now)
+        except VaultError as exc:
+            if state is not None and exc.retryable and self._clock() < state.expires_at - 1.0:
+                # Vault is briefly unreachable but our token is still good: keep using it.
+                logger.warning(
+                    "Could not refresh the Vault token (%s); using the current one, which "
+                    "is valid for %.0f s more",
+                    type(exc).__name__,
+                    state.expires_at - self._clock(),
+                )
+                state.refresh_at = self._clock() + REFRESH_RETRY_DELAY
+                return state.token
+            raise
+
+    @staticmethod
+    def _can_renew(state: _TokenState) -> bool:
+        return state.renewable and state.token_type != "batch"
+
+    def _renew(self, state: _TokenState, now: float) -> str | None:
+        """Renew the token; None when a fresh login is the better choice."""
+        try:
+            body = self._transport.request(
+                "POST",
+                "auth/token/renew-self",
+                token=state.token,
+                json={"increment": f"{int(state.login_ttl)}s"},
+                operation="vault.token.renew",
+            )
+        except (VaultPermissionError, VaultAuthError):
+            logger.info("Vault refused to renew the token; logging in again")
+            return None
+        auth = (body or {}).get("auth") or {}
+        ttl = float(auth.get("lease_duration") or 0)
+        if ttl <= 0 or ttl < state.login_ttl and self._can_login_again():
+            logger.info(
+                "Vault token renewal gave %.0f s (login gave %.0f s): near its max TTL, "
+                "logging in again",
+                ttl,
+                state.login_ttl,
+            )
+            return None
+        result = LoginResult(
+            token=state.token,
+            ttl=ttl,
+            renewable=bool(auth.get("renewable", state.renewable)),
+            token_type=state.token_type,
+        )
+        self._state = _TokenState.from_login(result, now, state.login_ttl)
+        self.renewals += 1
+        logger.info("Renewed the Vault token; valid for %.0f s", ttl)
+        return state.token
+
+    def _can_login_again(self) -> bool:
+        # A fixed token cannot be replaced by logging in; renewing is all we can do.
+        return self.auth.name != "token" or getattr(self.auth, "token_file", None) is not None
+
+    def _login(self, now: float) -> str:
+        result = self.auth.login(self._transport)
+        register_secret(result.token)
+        self._state = _TokenState.from_login(result, self._clock(), result.ttl)
+        self.logins += 1
+        logger.info(
+            "Logged in to Vault with %s; token valid for %s, %s, policies: %s",
+            self.auth.name,
+            f"{result.ttl:.0f} s" if result.ttl > 0 else "ever (no TTL)",
+            "renewable" if self._can_renew(self._state) else "not renewable",
+            ", ".join(result.policies) or "none",
+        )
+        return result.token
+
+    def check_rejected(self, token: str, exc: VaultPermissionError) -> bool:
+        """Whether a 403 means the token itself is dead (rather than a policy denial)."""
+        if self.current() != token:
+            return True  # already replaced by another thread
+        if any("invalid token" in e.lower() for e in exc.errors):
+            return True
+        try:
+            self._transport.request(
+                "GET", "auth/token/lookup-self", token=token, operation="vault.token.lookup",
+                retry=False,
+            )
+        except (VaultPermissionError, VaultAuthError):
+            return True
+        except VaultError:
+            return False
+        return False
+

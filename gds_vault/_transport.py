@@ -1,0 +1,334 @@
+"""HTTP to Vault: one requests.Session per client and process, timeouts, error mapping.
+
+Every call goes through :meth:`Transport.request`, which applies the client's
+:class:`~gds_vault.retry.RetryPolicy` and turns every failure into a typed
+:class:`~gds_vault.VaultError`. ``requests`` is imported on first use so that importing
+gds_vault stays cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from gds_vault._errors import (
+    VaultAuthError,
+    VaultConnectionError,
+    VaultInvalidRequestError,
+    VaultPermissionError,
+    VaultResponseError,
+    VaultSecretNotFoundError,
+    VaultTimeoutError,
+    VaultUnavailableError,
+)
+from gds_vault.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    import requests
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "gds-vault/0.1"
+_RETRYABLE_STATUSES = frozenset({412, 429, 500, 502, 503, 504})
+_CAPABILITY = {"GET": "read", "LIST": "list", "POST": "update", "PUT": "update", "DELETE": "delete"}
+_MAX_ERROR_TEXT = 300  # characters of Vault's error list kept in a message
+
+
+class Transport:
+    """Sends requests to one Vault server and maps every failure to a VaultError."""
+
+    def __init__(
+        self,
+        addr: str,
+        *,
+        namespace: str | None,
+        verify: bool | str,
+        cert: tuple[str, str] | str | None,
+        timeout: float,
+        retry: RetryPolicy,
+    ) -> None:
+        self.addr = addr
+        self.namespace = namespace
+        self.verify = verify
+        self.cert = cert
+        self.timeout = timeout
+        self.retry = retry
+        self._session: requests.Session | None = None
+        self._session_pid = 0
+        self._session_lock = threading.Lock()
+
+    # -- session -------------------------------------------------------------------------
+    def session(self) -> requests.Session:
+        """The session for this process; a forked child gets a fresh one (own sockets)."""
+        session = self._session
+        if session is not None and self._session_pid == os.getpid():
+            return session
+        with self._session_lock:
+            if self._session is None or self._session_pid != os.getpid():
+                self._session = self._new_session()
+                self._session_pid = os.getpid()
+            return self._session
+
+    def _new_session(self) -> requests.Session:
+        import requests  # noqa: PLC0415 - first use only; keeps `import gds_vault` cheap
+        from requests.utils import get_environ_proxies  # noqa: PLC0415
+
+        session = requests.Session()
+        # trust_env=False: REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE and .netrc must not change
+        # what this client trusts or sends. Proxies are the one ambient setting honoured.
+        session.trust_env = False
+        session.proxies.update(get_environ_proxies(self.addr))
+        session.verify = self.verify
+        if self.cert is not None:
+            session.cert = self.cert
+        session.headers["User-Agent"] = USER_AGENT
+        session.headers["X-Vault-Request"] = "true"
+        if self.namespace:
+            session.headers["X-Vault-Namespace"] = self.namespace
+        return session
+
+    def reset_after_fork(self) -> None:
+        """Forget the parent's session and lock in a forked child (never close them there)."""
+        self._session = None
+        self._session_pid = 0
+        self._session_lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._session_lock:
+            if self._session is not None and self._session_pid == os.getpid():
+                self._session.close()
+            self._session = None
+
+    # -- requests ------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        operation: str = "vault.request",
+        retry: bool = True,
+    ) -> dict[str, Any] | None:
+        """Send ``method /v1/path`` under the retry policy; return the JSON body or None.
+
+        Raises:
+            VaultError: A typed error for every failure, after retries where they apply.
+        """
+        policy = self.retry if retry else RetryPolicy.no_retries()
+        result: dict[str, Any] | None = None
+        for attempt in policy.retrying(operation):
+            with attempt:
+                result = self._send(method, path, token=token, json=json, params=params)
+        return result
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None,
+        json: Mapping[str, Any] | None,
+        params: Mapping[str, Any] | None,
+    ) -> dict[str, Any] | None:
+        import requests  # noqa: PLC0415
+
+        headers = {"X-Vault-Token": token} if token else None
+        url = f"{self.addr}/v1/{path}"
+        started = time.perf_counter()
+        try:
+            response = self.session().request(
+                method,
+                url,
+                headers=headers,
+                json=json,
+                params=params,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.exceptions.SSLError as exc:
+            error = VaultConnectionError(
+                f"TLS verification failed for {self.addr}: set VAULT_CACERT (or VAULT_CAPATH) "
+                "to the CA certificate that signed Vault's certificate, or check that "
+                f"VAULT_ADDR names the host in that certificate ({_reason(exc)})."
+            )
+            error.retryable = False  # a certificate problem does not fix itself on retry
+            raise error from exc
+        except requests.exceptions.Timeout as exc:
+            raise VaultTimeoutError(
+                f"Vault at {self.addr} did not answer {method} /v1/{path} within "
+                f"{self.timeout:g} s; check that it is healthy, or raise VAULT_CLIENT_TIMEOUT."
+            ) from exc
+        except requests.exceptions.RequestException as exc:
+            raise VaultConnectionError(
+                f"Could not reach Vault at {self.addr} ({_reason(exc)}); check VAULT_ADDR "
+                "and that the server is running and reachable from here."
+            ) from exc
+        logger.debug(
+            "%s /v1/%s -> %d in %.1f ms",
+            method,
+            path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return self._interpret(method, path, response)
+
+    def _interpret(
+        self, method: str, path: str, response: requests.Response
+    ) -> dict[str, Any] | None:
+        status = response.status_code
+        if status == 204 or (200 <= status < 300 and not response.content):
+            return None
+        body: Any
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if 200 <= status < 300:
+            if not isinstance(body, dict):
+                raise VaultResponseError(
+                    f"Vault at {self.addr} answered {method} /v1/{path} with something that "
+                    f"is not Vault's JSON ({_content_type(response)}); check that VAULT_ADDR "
+                    "points at Vault itself and not at a proxy or web page.",
+                    status_code=status,
+                )
+            return body
+        raise self.error_for(method, path, response, body)
+
+    def error_for(
+        self, method: str, path: str, response: requests.Response, body: Any
+    ) -> VaultResponseError:
+        """The typed error for a failed response."""
+        status = response.status_code
+        errors = _errors_of(body)
+        detail = f": {'; '.join(errors)[:_MAX_ERROR_TEXT]}" if errors else ""
+        where = f"{method} /v1/{path}"
+        if body is None and status >= 400:
+            kind = _content_type(response)
+            error: VaultResponseError = VaultUnavailableError(
+                f"Vault at {self.addr} answered {where} with HTTP {status} and {kind} instead "
+                "of Vault's JSON: a proxy or load balancer in front of Vault is failing, or "
+                "Vault is restarting. Retry later or check the proxy.",
+                status_code=status,
+            )
+            error.retryable = status in _RETRYABLE_STATUSES
+            return error
+        if status == 400:
+            return VaultInvalidRequestError(
+                f"Vault rejected {where} as invalid{detail}.", status_code=status, errors=errors
+            )
+        if status == 401:
+            return VaultAuthError(
+                f"Vault refused {where}: not authenticated{detail}. Check the token or "
+                "login credentials.",
+                status_code=status,
+                errors=errors,
+            )
+        if status == 403:
+            capability = _CAPABILITY.get(method, method.lower())
+            return VaultPermissionError(
+                f"Permission denied for {where}{detail}. The token's policies need the "
+                f"{capability!r} capability on path {path!r}; ask your Vault administrator "
+                "to grant it to your role's policy.",
+                status_code=status,
+                errors=errors,
+            )
+        if status == 404:
+            return VaultSecretNotFoundError(
+                f"Nothing found at {where}{detail}.",
+                status_code=status,
+                errors=errors,
+                data=body.get("data") if isinstance(body, dict) else None,
+            )
+        if status == 412:
+            return VaultUnavailableError(
+                f"Vault answered {where} with 412: the data is not yet replicated to this "
+                "node (eventual consistency); retrying usually succeeds.",
+                status_code=status,
+                errors=errors,
+            )
+        if status == 429:
+            return VaultUnavailableError(
+                f"Vault is rate-limiting {where} (429){detail}; slow down or ask for a "
+                "higher quota.",
+                status_code=status,
+                errors=errors,
+                retry_after=_retry_after(response),
+            )
+        if status == 503:
+            sealed = any("sealed" in e.lower() for e in errors)
+            advice = (
+                "Vault is sealed: an operator must unseal it"
+                if sealed
+                else "Vault is unavailable (standby, maintenance or overloaded)"
+            )
+            return VaultUnavailableError(
+                f"{advice}; {where} answered 503{detail}.",
+                status_code=status,
+                errors=errors,
+                retry_after=_retry_after(response),
+            )
+        if status == 501:
+            error = VaultUnavailableError(
+                f"Vault at {self.addr} is not initialized (501); an operator must run "
+                "`vault operator init`.",
+                status_code=status,
+                errors=errors,
+            )
+            error.retryable = False
+            return error
+        if status >= 500:
+            return VaultUnavailableError(
+                f"Vault failed on {where} with HTTP {status}{detail}.",
+                status_code=status,
+                errors=errors,
+                retry_after=_retry_after(response),
+            )
+        return VaultResponseError(
+            f"Vault answered {where} with unexpected HTTP {status}{detail}.",
+            status_code=status,
+            errors=errors,
+        )
+
+
+def _errors_of(body: Any) -> tuple[str, ...]:
+    if isinstance(body, dict) and isinstance(body.get("errors"), list):
+        return tuple(str(e) for e in body["errors"] if e)
+    return ()
+
+
+def _content_type(response: requests.Response) -> str:
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip()
+    return kind or "an empty body"
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Retry-After as seconds: either a number or an HTTP date."""
+    raw = response.headers.get("Retry-After", "").strip()
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime  # noqa: PLC0415 - rare path, costly import
+
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _reason(exc: BaseException) -> str:
+    """A short cause for a transport error, without URLs that could carry query strings."""
+    inner: BaseException = exc
+    while inner.__context__ is not None and inner is not inner.__context__:
+        inner = inner.__context__
+    text = str(inner).split("\n")[0][:160]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
