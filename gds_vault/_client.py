@@ -281,7 +281,7 @@ class VaultClient:
     def _mount_for(self, path: str) -> Mount | None:
         known = self._mounts.find(path)
         if known is not None:
-            return known if known.detected else None
+            return known  # detected, or a guess that worked recently
         try:
             body = self._request(
                 "GET", f"sys/internal/ui/mounts/{path}", operation="vault.mounts", retry=True
