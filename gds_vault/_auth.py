@@ -93,7 +93,16 @@ def _login(transport: Transport, path: str, body: dict[str, Any], advice: str) -
     """POST a login and map refusals to VaultAuthError with the method's advice."""
     try:
         response = transport.request("POST", path, json=body, operation="vault.login")
-    except (VaultInvalidRequestError, VaultPermissionError, VaultAuthError) as exc:
+    except VaultPermissionError as exc:
+        # Vault answers 403 (not 404) for a login path where nothing is mounted.
+        raise VaultAuthError(
+            f"Login at {path} was refused with 'permission denied': usually no auth method "
+            f"is mounted at {path.rsplit('/', 1)[0]}. Check the mount path "
+            f"(VAULT_AUTH_MOUNT). {advice}",
+            status_code=exc.status_code,
+            errors=exc.errors,
+        ) from None
+    except (VaultInvalidRequestError, VaultAuthError) as exc:
         said = f" (Vault says: {'; '.join(exc.errors)})" if exc.errors else ""
         raise VaultAuthError(
             f"Login at {path} was refused{said}. {advice}",
