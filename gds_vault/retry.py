@@ -18,6 +18,7 @@ naming the operation, the attempt, the wait and the cause; giving up logs one ER
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -85,7 +86,12 @@ class RetryPolicy:
             )
         for name in ("initial_wait", "max_wait", "multiplier", "jitter", "deadline"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or math.isnan(value)  # NaN passes `< 0` and would silently disable the deadline
+                or value < 0
+            ):
                 raise VaultConfigError(
                     f"RetryPolicy.{name} is {value!r}; it must be a number of seconds >= 0."
                 )
