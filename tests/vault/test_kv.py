@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gds_vault import (
+    VaultClientClosedError,
     VaultClient,
     VaultPathError,
     VaultPermissionError,
@@ -227,3 +228,15 @@ def test_raw_read_of_missing_path_is_not_found(make_client):
     """read() of a path with nothing is a not-found error."""
     with pytest.raises(VaultSecretNotFoundError):
         make_client().read("kv1/missing")
+
+
+def test_closed_client_is_runtime_error(vault, make_client):
+    """Using a closed client raises VaultClientClosedError (a RuntimeError)."""
+    client = make_client()
+    client.close()
+    try:
+        client.get_secret("secret/snowflake/etl")
+    except VaultClientClosedError as exc:
+        assert "create a new one" in str(exc)
+    else:
+        raise AssertionError("a closed client must refuse to work")
