@@ -1,5 +1,50 @@
-"""gds_snowflake: Snowflake connections whose credentials come from Vault."""
+"""gds_snowflake: Snowflake connections whose credentials come from Vault.
 
-import logging as _logging
+::
 
-_logging.getLogger(__name__).addHandler(_logging.NullHandler())
+    from gds_snowflake import get_snowflake_connection
+    with get_snowflake_connection("secret/snowflake/etl", warehouse="WH") as conn:
+        conn.cursor().execute("select current_user()").fetchall()
+"""
+
+from logging import NullHandler as _NullHandler
+from logging import getLogger as _getLogger
+
+from gds_snowflake._connection import ReauthCursor, VaultSnowflakeConnection
+from gds_snowflake._credentials import SecretLayout, SnowflakeCredentials
+from gds_snowflake._errors import (
+    PrivateKeyError,
+    PrivateKeyPassphraseError,
+    SnowflakeAuthenticationError,
+    SnowflakeConfigError,
+    SnowflakeSecretError,
+    SnowflakeTransactionLostError,
+    SnowflakeVaultError,
+    UnsupportedPrivateKeyError,
+)
+from gds_snowflake._keys import LoadedKey, load_private_key
+from gds_snowflake._provider import SnowflakeConnectionProvider, get_snowflake_connection
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LoadedKey",
+    "PrivateKeyError",
+    "PrivateKeyPassphraseError",
+    "ReauthCursor",
+    "SecretLayout",
+    "SnowflakeAuthenticationError",
+    "SnowflakeConfigError",
+    "SnowflakeConnectionProvider",
+    "SnowflakeCredentials",
+    "SnowflakeSecretError",
+    "SnowflakeTransactionLostError",
+    "SnowflakeVaultError",
+    "UnsupportedPrivateKeyError",
+    "VaultSnowflakeConnection",
+    "__version__",
+    "get_snowflake_connection",
+    "load_private_key",
+]
+
+_getLogger(__name__).addHandler(_NullHandler())

@@ -8,8 +8,9 @@ The tree::
     │   └── PrivateKeyError              the private key cannot be used
     │       ├── PrivateKeyPassphraseError    wrong or missing passphrase
     │       └── UnsupportedPrivateKeyError   a key type or encryption Snowflake cannot use
-    └── SnowflakeAuthenticationError     Snowflake kept rejecting credentials after a fresh
-                                         read from Vault (revoked, locked, wrong user)
+    ├── SnowflakeAuthenticationError     Snowflake kept rejecting credentials after a fresh
+    │                                    read from Vault (revoked, locked, wrong user)
+    └── SnowflakeTransactionLostError    the session expired inside an open transaction
 
 Vault failures surface as the ``gds_vault`` errors (``VaultError`` subclasses); errors from
 Snowflake itself that are not about authentication surface unchanged as
@@ -48,3 +49,8 @@ class UnsupportedPrivateKeyError(PrivateKeyError):
 
 class SnowflakeAuthenticationError(SnowflakeVaultError):
     """Snowflake rejected the credentials even after they were read again from Vault."""
+
+
+class SnowflakeTransactionLostError(SnowflakeVaultError):
+    """The session expired inside an open transaction; it was reconnected, but the
+    transaction's earlier statements are gone, so the statement was not re-run."""

@@ -1,0 +1,210 @@
+"""From a Vault secret to Snowflake connect arguments.
+
+A secret holds ``account``, ``user`` and either ``password`` or ``private_key`` (with an
+optional ``private_key_passphrase``), plus optional ``role``, ``warehouse``,
+``database`` and ``schema``. Field names can be changed with :class:`SecretLayout`.
+
+When a secret holds both a private key and a password, the key is used: key-pair is the
+method Snowflake recommends for services, and a leftover password should not silently
+win. The password is then ignored (logged at DEBUG, never shown).
+
+Parsing a key costs milliseconds, so :class:`CredentialStore` keeps the parsed
+credentials beside the secret they came from and parses again only when Vault returns a
+different secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gds_snowflake._errors import SnowflakeSecretError
+from gds_snowflake._keys import LoadedKey, load_private_key
+
+if TYPE_CHECKING:
+    from gds_vault import VaultClient
+
+logger = logging.getLogger(__name__)
+
+MAX_FIELD_LENGTH = 65_536  # characters; no real credential field comes close
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecretLayout:
+    """The names of the fields in the Vault secret (override any of them)."""
+
+    account: str = "account"
+    user: str = "user"
+    password: str = "password"  # noqa: S105 - a field name, not a password
+    private_key: str = "private_key"
+    private_key_passphrase: str = "private_key_passphrase"  # noqa: S105 - a field name
+    role: str = "role"
+    warehouse: str = "warehouse"
+    database: str = "database"
+    schema: str = "schema"
+
+
+OPTIONAL_FIELDS = ("account", "role", "warehouse", "database", "schema")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SnowflakeCredentials:
+    """What one secret says about how to connect. ``repr`` shows no password or key."""
+
+    secret_path: str
+    user: str
+    account: str | None = None
+    password: str | None = field(default=None, repr=False)
+    private_key: LoadedKey | None = None
+    role: str | None = None
+    warehouse: str | None = None
+    database: str | None = None
+    schema: str | None = None
+
+    @property
+    def method(self) -> str:
+        return "key pair" if self.private_key is not None else "password"
+
+    def connect_kwargs(self) -> dict[str, Any]:
+        """Arguments for snowflake.connector.connect (explicit arguments go on top)."""
+        kwargs: dict[str, Any] = {"user": self.user}
+        if self.private_key is not None:
+            kwargs["private_key"] = self.private_key.der_pkcs8
+        else:
+            kwargs["password"] = self.password
+        for name in OPTIONAL_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                kwargs[name] = value
+        return kwargs
+
+
+def _field(secret: Mapping[str, Any], name: str, path: str) -> str | None:
+    value = secret.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise SnowflakeSecretError(
+            f"Field {name!r} of secret {path} is a {type(value).__name__}, not text; "
+            f"store it as a string (vault kv patch {path} {name}=...)."
+        )
+    if len(value) > MAX_FIELD_LENGTH:
+        raise SnowflakeSecretError(
+            f"Field {name!r} of secret {path} is {len(value)} characters long, more than "
+            f"any Snowflake credential ({MAX_FIELD_LENGTH}); check what was stored there."
+        )
+    value = value.strip()
+    return value or None
+
+
+def parse_secret(secret: object, path: str, layout: SecretLayout) -> SnowflakeCredentials:
+    """Check a secret's fields and load its key.
+
+    Raises:
+        SnowflakeSecretError: A field is missing, empty, not text or absurdly long.
+        PrivateKeyError: The key cannot be used (see gds_snowflake._keys).
+    """
+    if not isinstance(secret, Mapping):
+        raise SnowflakeSecretError(
+            f"The secret at {path} is not a set of fields; write it with "
+            f"`vault kv put {path} user=... private_key=@rsa_key.p8`."
+        )
+    user = _field(secret, layout.user, path)
+    if user is None:
+        raise SnowflakeSecretError(
+            f"The secret at {path} has no {layout.user!r} field; add the Snowflake user "
+            f"name (vault kv patch {path} {layout.user}=...). Fields present: "
+            f"{', '.join(sorted(map(str, secret))) or 'none'}."
+        )
+    password = _field(secret, layout.password, path)
+    key_text = _field(secret, layout.private_key, path)
+    passphrase = _field(secret, layout.private_key_passphrase, path)
+    if password is None and key_text is None:
+        raise SnowflakeSecretError(
+            f"The secret at {path} has neither {layout.password!r} nor "
+            f"{layout.private_key!r}; add one (key-pair is recommended for services)."
+        )
+    private_key = None
+    if key_text is not None:
+        private_key = load_private_key(
+            key_text, passphrase, source=f"field {layout.private_key!r} of secret {path}"
+        )
+        if password is not None:
+            logger.debug("Secret %s holds a private key and a password; using the key", path)
+    optional = {name: _field(secret, getattr(layout, name), path) for name in OPTIONAL_FIELDS}
+    return SnowflakeCredentials(
+        secret_path=path,
+        user=user,
+        password=None if private_key is not None else password,
+        private_key=private_key,
+        **optional,
+    )
+
+
+class CredentialStore:
+    """Parsed credentials per secret path for one VaultClient, re-parsed on change."""
+
+    def __init__(self, client: VaultClient, layout: SecretLayout) -> None:
+        self.client = client
+        self.layout = layout
+        self._parsed: dict[str, tuple[dict[str, Any], SnowflakeCredentials]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: str) -> SnowflakeCredentials:
+        """The credentials at ``path``: the Vault cache makes this microseconds when warm."""
+        secret = self.client.get_secret(path)
+        known = self._parsed.get(path)
+        if known is not None and known[0] == secret:
+            return known[1]
+        credentials = parse_secret(secret, path, self.layout)
+        with self._lock:
+            self._parsed[path] = (secret, credentials)
+        logger.debug(
+            "Loaded Snowflake credentials from %s: user %s, %s",
+            path,
+            credentials.user,
+            credentials.method
+            if credentials.private_key is None
+            else f"key pair ({credentials.private_key.key_type} "
+            f"{credentials.private_key.public_key_fingerprint})",
+        )
+        return credentials
+
+    def refresh(self, path: str) -> SnowflakeCredentials:
+        """Read the secret from Vault again (it may have been rotated)."""
+        self.client.invalidate(path)
+        return self.get(path)
+
+
+_stores: weakref.WeakKeyDictionary[Any, dict[SecretLayout, CredentialStore]] = (
+    weakref.WeakKeyDictionary()
+)
+_stores_lock = threading.Lock()
+
+
+def store_for(client: VaultClient, layout: SecretLayout) -> CredentialStore:
+    """The shared store for a client and layout, so connections share parsed keys."""
+    with _stores_lock:
+        per_client = _stores.setdefault(client, {})
+        store = per_client.get(layout)
+        if store is None:
+            store = per_client[layout] = CredentialStore(client, layout)
+        return store
+
+
+def _after_fork_in_child() -> None:
+    # A parent thread may have held these at fork time; the child starts with free locks.
+    global _stores_lock
+    _stores_lock = threading.Lock()
+    for per_client in list(_stores.values()):
+        for store in per_client.values():
+            store._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,286 @@
+"""get_snowflake_connection() and SnowflakeConnectionProvider.
+
+Configuration comes from three places, the first that has a value winning:
+
+1. explicit arguments (``warehouse="WH"``, ``role=...``, any connect keyword);
+2. environment variables: SNOWFLAKE_VAULT_PATH (the secret path), SNOWFLAKE_ACCOUNT,
+   SNOWFLAKE_USER, SNOWFLAKE_ROLE, SNOWFLAKE_WAREHOUSE, SNOWFLAKE_DATABASE,
+   SNOWFLAKE_SCHEMA (read when a provider is made, never at import);
+3. the fields of the Vault secret.
+
+Passwords and keys come only from Vault.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from gds_snowflake._classify import is_credential_rejection, is_transient_login_failure
+from gds_snowflake._connection import VaultSnowflakeConnection
+from gds_snowflake._credentials import (
+    CredentialStore,
+    SecretLayout,
+    SnowflakeCredentials,
+    store_for,
+)
+from gds_snowflake._errors import SnowflakeAuthenticationError, SnowflakeConfigError
+
+if TYPE_CHECKING:
+    from gds_vault import RetryPolicy, VaultClient
+
+logger = logging.getLogger(__name__)
+
+PATH_VARIABLE = "SNOWFLAKE_VAULT_PATH"
+PARAMETER_VARIABLES = {
+    "account": "SNOWFLAKE_ACCOUNT",
+    "user": "SNOWFLAKE_USER",
+    "role": "SNOWFLAKE_ROLE",
+    "warehouse": "SNOWFLAKE_WAREHOUSE",
+    "database": "SNOWFLAKE_DATABASE",
+    "schema": "SNOWFLAKE_SCHEMA",
+}
+# Credentials must come from Vault; passing them here would defeat the purpose.
+_FORBIDDEN_KWARGS = ("password", "private_key", "private_key_file", "private_key_file_pwd", "token")
+
+
+def _default_connect(**kwargs: Any) -> Any:
+    import snowflake.connector  # noqa: PLC0415 - heavy; imported on first connection
+
+    return snowflake.connector.connect(**kwargs)
+
+
+class SnowflakeConnectionProvider:
+    """Hands out Snowflake connections whose credentials come from one Vault secret.
+
+    Safe to share between threads; many connections cost one Vault login and, while the
+    secret is cached, no Vault reads.
+
+    Args:
+        secret_path: The Vault secret, e.g. "secret/snowflake/etl" (default:
+            SNOWFLAKE_VAULT_PATH).
+        vault_client: The Vault client; None means the process-wide default client
+            (gds_vault.get_default_client()), shared with get_secret_from_vault.
+        account, user, role, warehouse, database, schema: Override the secret's fields.
+        layout: Field names in the secret, if they differ from the defaults.
+        retry: Policy for transient login failures (default: the Vault client's).
+        connect: The function that opens a raw connection (default
+            snowflake.connector.connect); tests and wrappers may pass another.
+        environ: Where to read SNOWFLAKE_* variables (default os.environ).
+        **connect_kwargs: Anything else snowflake.connector.connect accepts
+            (login_timeout, session_parameters, autocommit, ...).
+
+    Raises:
+        SnowflakeConfigError: No secret path, or a credential passed as an argument.
+    """
+
+    def __init__(
+        self,
+        secret_path: str | None = None,
+        *,
+        vault_client: VaultClient | None = None,
+        account: str | None = None,
+        user: str | None = None,
+        role: str | None = None,
+        warehouse: str | None = None,
+        database: str | None = None,
+        schema: str | None = None,
+        layout: SecretLayout | None = None,
+        retry: RetryPolicy | None = None,
+        connect: Callable[..., Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+        **connect_kwargs: Any,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        path = secret_path or env.get(PATH_VARIABLE, "").strip() or None
+        if not path:
+            raise SnowflakeConfigError(
+                f"No Vault secret path: pass it (get_snowflake_connection('secret/snowflake/etl')) "
+                f"or set {PATH_VARIABLE}."
+            )
+        forbidden = [name for name in _FORBIDDEN_KWARGS if name in connect_kwargs]
+        if forbidden:
+            raise SnowflakeConfigError(
+                f"{', '.join(forbidden)} must come from the Vault secret, not from arguments; "
+                f"store it in {path}."
+            )
+        explicit = {
+            "account": account,
+            "user": user,
+            "role": role,
+            "warehouse": warehouse,
+            "database": database,
+            "schema": schema,
+        }
+        self.overrides: dict[str, Any] = {}
+        for name, value in explicit.items():
+            chosen = value if value is not None else (env.get(PARAMETER_VARIABLES[name], "").strip() or None)
+            if chosen is not None:
+                self.overrides[name] = chosen
+        self.secret_path = path
+        self.layout = layout or SecretLayout()
+        self.connect_kwargs = dict(connect_kwargs)
+        self._vault_client = vault_client
+        self._retry = retry
+        self._connect = connect or _default_connect
+
+    def __repr__(self) -> str:
+        return (
+            f"SnowflakeConnectionProvider(secret_path={self.secret_path!r}, "
+            f"overrides={self.overrides!r})"
+        )
+
+    @property
+    def vault_client(self) -> VaultClient:
+        if self._vault_client is not None:
+            return self._vault_client
+        from gds_vault import get_default_client  # noqa: PLC0415
+
+        return get_default_client()
+
+    def _store(self) -> CredentialStore:
+        return store_for(self.vault_client, self.layout)
+
+    def credentials(self) -> SnowflakeCredentials:
+        """The parsed credentials (from the Vault cache when fresh)."""
+        return self._store().get(self.secret_path)
+
+    def connect_arguments(self, credentials: SnowflakeCredentials, **extra: Any) -> dict[str, Any]:
+        """The keyword arguments for snowflake.connector.connect, credentials included."""
+        kwargs = credentials.connect_kwargs()
+        kwargs.update(self.overrides)
+        kwargs.update(self.connect_kwargs)
+        kwargs.update(extra)
+        if not kwargs.get("account"):
+            raise SnowflakeConfigError(
+                f"No Snowflake account: add an 'account' field to {self.secret_path}, set "
+                "SNOWFLAKE_ACCOUNT, or pass account=."
+            )
+        return kwargs
+
+    def connect(self, **extra: Any) -> VaultSnowflakeConnection:
+        """Open a connection that re-authenticates when its session or credentials expire.
+
+        Raises:
+            SnowflakeAuthenticationError: Snowflake rejected the credentials, also after
+                reading them again from Vault.
+            SnowflakeSecretError / PrivateKeyError: The secret is incomplete or its key
+                cannot be used.
+            VaultError: Vault could not be read.
+        """
+        store = self._store()
+        first = store.get(self.secret_path)
+        user = self.overrides.get("user", first.user)
+        autocommit = {**self.connect_kwargs, **extra}.get("autocommit")
+
+        def open_raw() -> Any:
+            return self._open_with_fresh_credentials(store, extra)
+
+        return VaultSnowflakeConnection(
+            open_raw, describe=f"user {user} from secret {self.secret_path}", autocommit=autocommit
+        )
+
+    def _login(self, credentials: SnowflakeCredentials, extra: Mapping[str, Any]) -> Any:
+        kwargs = self.connect_arguments(credentials, **extra)
+        policy = self._retry or self.vault_client.settings.retry
+        return policy.call(
+            "snowflake.login",
+            lambda: self._connect(**kwargs),
+            retry_if=is_transient_login_failure,
+        )
+
+    def _open_with_fresh_credentials(self, store: CredentialStore, extra: Mapping[str, Any]) -> Any:
+        """Log in with cached credentials; if Snowflake rejects them, read Vault once more.
+
+        At most one fresh Vault read and two login attempts, so revoked credentials
+        cannot lock the user out by repeated failures.
+        """
+        credentials = store.get(self.secret_path)
+        try:
+            connection = self._login(credentials, extra)
+        except Exception as exc:
+            if not is_credential_rejection(exc):
+                raise
+            fresh = store.refresh(self.secret_path)
+            if fresh == credentials:
+                raise self._rejected(credentials, exc, reread=True) from exc
+            logger.info(
+                "Snowflake rejected the credentials of user %s; read a new version from %s, "
+                "logging in again",
+                credentials.user,
+                self.secret_path,
+            )
+            try:
+                connection = self._login(fresh, extra)
+            except Exception as again:
+                if is_credential_rejection(again):
+                    raise self._rejected(fresh, again, reread=True) from again
+                raise
+            credentials = fresh
+        logger.info(
+            "Connected to Snowflake as %s (%s) with credentials from %s",
+            self.overrides.get("user", credentials.user),
+            credentials.method,
+            self.secret_path,
+        )
+        return connection
+
+    def _rejected(
+        self, credentials: SnowflakeCredentials, exc: BaseException, *, reread: bool
+    ) -> SnowflakeAuthenticationError:
+        errno = getattr(exc, "errno", None)
+        said = str(getattr(exc, "msg", "") or "").strip()
+        user = self.overrides.get("user", credentials.user)
+        return SnowflakeAuthenticationError(
+            f"Snowflake rejected the {credentials.method} credentials of user {user} "
+            f"(errno {errno}: {said or 'no message'}), also after reading "
+            f"{self.secret_path} from Vault again. Update the secret in Vault with the "
+            "user's current password or key (and for key pair, check that the user's "
+            "RSA_PUBLIC_KEY matches), or ask an administrator whether the user is disabled "
+            "or locked. No further attempts were made, to avoid locking the account."
+        )
+
+
+def get_snowflake_connection(
+    secret_path: str | None = None,
+    *,
+    vault_client: VaultClient | None = None,
+    account: str | None = None,
+    user: str | None = None,
+    role: str | None = None,
+    warehouse: str | None = None,
+    database: str | None = None,
+    schema: str | None = None,
+    **connect_kwargs: Any,
+) -> VaultSnowflakeConnection:
+    """Open a Snowflake connection with credentials read from Vault.
+
+    Args:
+        secret_path: The Vault secret (default: SNOWFLAKE_VAULT_PATH).
+        vault_client: A VaultClient; None means the process-wide default client.
+        account, user, role, warehouse, database, schema: Override the secret's fields
+            (and the SNOWFLAKE_* variables).
+        **connect_kwargs: Passed to snowflake.connector.connect.
+
+    Returns:
+        A connection that behaves like snowflake.connector's and logs in again, re-running
+        the failed statement, when the session expires or the credentials rotate.
+
+    Raises:
+        SnowflakeConfigError, SnowflakeSecretError, PrivateKeyError,
+        SnowflakeAuthenticationError, gds_vault.VaultError: See SnowflakeConnectionProvider.
+    """
+    provider = SnowflakeConnectionProvider(
+        secret_path,
+        vault_client=vault_client,
+        account=account,
+        user=user,
+        role=role,
+        warehouse=warehouse,
+        database=database,
+        schema=schema,
+        **connect_kwargs,
+    )
+    return provider.connect()
