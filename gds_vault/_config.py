@@ -167,10 +167,14 @@ def settings_from_env(environ: Mapping[str, str], overrides: Mapping[str, Any]) 
     cache_ttl = environ.get("GDS_VAULT_CACHE_TTL", "").strip()
     if cache_ttl:
         try:
-            kwargs["cache_ttl"] = float(cache_ttl)
+            seconds = float(cache_ttl)
         except ValueError:
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds < 0:
             raise VaultConfigError(
-                f"GDS_VAULT_CACHE_TTL={cache_ttl!r} is not a number of seconds."
-            ) from None
+                f"GDS_VAULT_CACHE_TTL={cache_ttl!r} is not a number of seconds >= 0 "
+                "(0 disables the cache)."
+            )
+        kwargs["cache_ttl"] = seconds
     kwargs.update(overrides)
     return kwargs

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import os
+import sys
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
+from types import FrameType
 from urllib.parse import urlsplit
 
 from gds_vault._errors import VaultConfigError
@@ -16,6 +21,12 @@ LEGACY_NAMES = {
     "VAULT_SECRET_ID": "HVAULT_SECRET_ID",
     "VAULT_NAMESPACE": "HVAULT_NAMESPACE",
 }
+
+# Frames in these directories are skipped when blaming a deprecated variable on a caller.
+_PACKAGE_DIRS = tuple(
+    str(Path(__file__).parent.parent / package) + os.sep
+    for package in ("gds_vault", "gds_snowflake")
+)
 
 _TRUE = {"1", "true", "t", "yes", "y", "on"}
 _FALSE = {"0", "false", "f", "no", "n", "off", ""}
@@ -35,10 +46,25 @@ def read(environ: Mapping[str, str], name: str) -> str | None:
             f"{legacy} is deprecated; set {name} instead (see MIGRATION.md). "
             f"{legacy} is read only because {name} is not set.",
             DeprecationWarning,
-            stacklevel=4,
+            stacklevel=_outside_caller(),
         )
         return environ[legacy].strip()
     return None
+
+
+def _outside_caller() -> int:
+    """The stacklevel of the first caller outside the packages, as seen from read().
+
+    The call depth differs between variables (VAULT_ADDR vs the auth variables) and entry
+    points; a fixed stacklevel blamed gds_vault itself, where Python's default filters
+    hide a DeprecationWarning even when the user's script runs as __main__.
+    """
+    frame: FrameType | None = sys._getframe(2)  # read()'s caller: stacklevel 2 for read()
+    level = 2
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIRS):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def read_bool(environ: Mapping[str, str], name: str) -> bool:
@@ -69,8 +95,8 @@ def read_seconds(environ: Mapping[str, str], name: str) -> float | None:
         raise VaultConfigError(
             f"{name}={raw!r} is not a duration; use seconds such as 30 or 30s."
         ) from None
-    if seconds <= 0:
-        raise VaultConfigError(f"{name} must be more than 0 seconds, not {raw!r}.")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise VaultConfigError(f"{name} must be a finite number of seconds above 0, not {raw!r}.")
     return seconds
 
 
