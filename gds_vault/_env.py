@@ -46,20 +46,21 @@ def read(environ: Mapping[str, str], name: str) -> str | None:
             f"{legacy} is deprecated; set {name} instead (see MIGRATION.md). "
             f"{legacy} is read only because {name} is not set.",
             DeprecationWarning,
-            stacklevel=_outside_caller(),
+            stacklevel=outside_stacklevel(),
         )
         return environ[legacy].strip()
     return None
 
 
-def _outside_caller() -> int:
-    """The stacklevel of the first caller outside the packages, as seen from read().
+def outside_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised by our caller name the user's line.
 
-    The call depth differs between variables (VAULT_ADDR vs the auth variables) and entry
-    points; a fixed stacklevel blamed gds_vault itself, where Python's default filters
-    hide a DeprecationWarning even when the user's script runs as __main__.
+    It counts the frames above the caller that belong to gds_vault or gds_snowflake, since
+    the depth differs between entry points (``VaultClient(...)``, ``from_env()``, the
+    default client). A warning blamed on the package itself would point users nowhere,
+    and Python's default filters hide a DeprecationWarning blamed on a library.
     """
-    frame: FrameType | None = sys._getframe(2)  # read()'s caller: stacklevel 2 for read()
+    frame: FrameType | None = sys._getframe(2)  # the caller's caller: stacklevel 2
     level = 2
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIRS):
         frame = frame.f_back

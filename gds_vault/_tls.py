@@ -14,6 +14,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from gds_vault._env import outside_stacklevel
 from gds_vault._errors import VaultConfigError
 
 logger = logging.getLogger(__name__)
@@ -43,8 +44,8 @@ class TrustStore:
                 "VAULT_CACERT to Vault's CA certificate instead."
             )
             logger.warning(message)
-            warnings.warn(message, VaultInsecureWarning, stacklevel=4)
-            _silence_per_request_warnings(host)
+            warnings.warn(message, VaultInsecureWarning, stacklevel=outside_stacklevel())
+            silence_insecure_request_warnings(host)
             self.requests_verify: bool | str = False
             return
         if verify is True:
@@ -73,15 +74,20 @@ class TrustStore:
         self.close()
 
 
-def _silence_per_request_warnings(host: str) -> None:
-    """We warned once per client; urllib3 would warn on every request to this host."""
+def silence_insecure_request_warnings(host: str) -> None:
+    """We warned once per client; urllib3 would warn on every request to this host.
+
+    Called when the client is built and again before each unverified request: a filter
+    added inside ``warnings.catch_warnings()`` (pytest.warns, or code silencing our own
+    warning) is dropped when that block ends. It is re-added only when missing, since every
+    change to the filters resets Python's once-per-location warning registries.
+    """
     from urllib3.exceptions import InsecureRequestWarning  # noqa: PLC0415 - rare path
 
-    warnings.filterwarnings(
-        "ignore",
-        message=f"Unverified HTTPS request is being made to host '{re.escape(host)}'",
-        category=InsecureRequestWarning,
-    )
+    message = f"Unverified HTTPS request is being made to host '{re.escape(host)}'"
+    item = ("ignore", re.compile(message, re.I), InsecureRequestWarning, None, 0)
+    if item not in warnings.filters:
+        warnings.filterwarnings("ignore", message=message, category=InsecureRequestWarning)
 
 
 def _bundle_directory(directory: Path) -> str:

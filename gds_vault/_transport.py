@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from gds_vault._errors import (
     VaultAuthError,
@@ -25,6 +26,7 @@ from gds_vault._errors import (
     VaultTimeoutError,
     VaultUnavailableError,
 )
+from gds_vault._tls import silence_insecure_request_warnings
 from gds_vault.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -140,6 +142,8 @@ class Transport:
 
         headers = {"X-Vault-Token": token} if token else None
         url = f"{self.addr}/v1/{path}"
+        if self.verify is False:
+            silence_insecure_request_warnings(urlsplit(self.addr).hostname or "")
         started = time.perf_counter()
         try:
             response = self.session().request(
