@@ -151,7 +151,8 @@ class RetryPolicy:
 
         def give_up(state: tenacity.RetryCallState) -> Any:
             exc = state.outcome.exception() if state.outcome else None
-            if state.attempt_number > 1:
+            # With retries disabled (attempts=1) nothing was given up; the caller reports it.
+            if self.attempts > 1:
                 logger.error(
                     "Giving up on %s after %d attempts in %.2f s: %s",
                     operation,
