@@ -389,3 +389,23 @@ def test_call_passes_through_the_return_value():
     retry = RetryPolicy(sleep=recorded.append)
     assert retry.call("vault.read", lambda: {"user": "ETL"}) == {"user": "ETL"}
     assert recorded == []
+
+
+def test_giving_up_on_first_attempt_for_the_deadline_logs_one_error(caplog):
+    """A Retry-After past the deadline ends the operation with one ERROR and no WARNING."""
+    caplog.set_level(logging.DEBUG, logger="gds_vault.retry")
+    time = FakeTime()
+    error = VaultUnavailableError("rate limited (429)", status_code=429, retry_after=60.0)
+    with pytest.raises(VaultUnavailableError):
+        policy(time, attempts=5, deadline=10.0).call("vault.read", Failing(error))
+    records = [r for r in caplog.records if r.name == "gds_vault.retry"]
+    assert [r.levelno for r in records] == [logging.ERROR]
+    assert "vault.read" in records[0].getMessage()
+
+
+def test_no_retries_policy_logs_nothing(caplog):
+    """A policy with attempts=1 (internal probes) fails silently: the caller decides."""
+    caplog.set_level(logging.DEBUG, logger="gds_vault.retry")
+    with pytest.raises(VaultUnavailableError):
+        RetryPolicy.no_retries().call("vault.token.lookup", Failing(unavailable()))
+    assert [r for r in caplog.records if r.name == "gds_vault.retry"] == []
