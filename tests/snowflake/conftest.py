@@ -1,0 +1,128 @@
+"""Fixtures for gds_snowflake tests: the Snowflake double, OpenBao, and wired-up users."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from gds_snowflake._double import SnowflakeDouble
+from gds_vault import AppRoleAuth, RetryPolicy, VaultClient
+from gds_vault.testing import OpenBaoServer
+
+SNOWFLAKE_POLICY = """
+path "secret/data/snowflake/*"     { capabilities = ["read"] }
+path "secret/metadata/snowflake/*" { capabilities = ["list"] }
+"""
+
+FAST_RETRY = RetryPolicy(attempts=4, initial_wait=0.01, max_wait=0.05, jitter=0.0, deadline=10.0)
+
+_ids = itertools.count()
+
+
+def _no_backoff(*_args: Any, **_kwargs: Any) -> Iterator[int]:
+    """A connector backoff policy that never waits (the connector retries 503 itself)."""
+    while True:
+        yield 0
+
+
+@pytest.fixture(scope="session")
+def snowflake_double() -> Iterator[SnowflakeDouble]:
+    """One Snowflake double for the session (fakesnow behind our auth layer)."""
+    with SnowflakeDouble() as double:
+        yield double
+
+
+@pytest.fixture(scope="session")
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="session")
+def other_rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="session")
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def pem(key: Any, passphrase: bytes | None = None, *, fmt: str = "pkcs8") -> str:
+    """A private key as PEM text, optionally encrypted."""
+    encryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    form = (
+        serialization.PrivateFormat.PKCS8
+        if fmt == "pkcs8"
+        else serialization.PrivateFormat.TraditionalOpenSSL
+    )
+    return key.private_bytes(serialization.Encoding.PEM, form, encryption).decode()
+
+
+@dataclass
+class World:
+    """OpenBao plus the double, with helpers to create users whose secrets live in Vault."""
+
+    vault: OpenBaoServer
+    snowflake: SnowflakeDouble
+    clients: list[VaultClient] = field(default_factory=list)
+
+    def client(self, **kwargs: Any) -> VaultClient:
+        """A Vault client logged in with an AppRole allowed to read secret/snowflake/*."""
+        role_options = {k: kwargs.pop(k) for k in ("token_ttl", "token_max_ttl") if k in kwargs}
+        name = f"sf-role-{next(_ids)}"
+        role_id, secret_id = self.vault.approle(name, policies=["snowflake"], **role_options)
+        kwargs.setdefault("retry", FAST_RETRY)
+        client = VaultClient(self.vault.addr, auth=AppRoleAuth(role_id, secret_id), **kwargs)
+        self.clients.append(client)
+        return client
+
+    def user(self, *, password: str | None = None, key: Any = None, **secret_fields: str) -> tuple[str, str]:
+        """Register a Snowflake user and store its secret; returns (user, secret path)."""
+        name = f"USER_{next(_ids)}"
+        public = key.public_key() if key is not None else None
+        self.snowflake.register_user(name, password=password, public_key=public)
+        secret: dict[str, str] = {"account": self.snowflake.account, "user": name}
+        if password is not None:
+            secret["password"] = password
+        if key is not None and "private_key" not in secret_fields:
+            secret["private_key"] = pem(key)
+        secret.update(secret_fields)
+        path = f"snowflake/{name.lower()}"
+        self.vault.kv_put("secret", path, secret)
+        return name, f"secret/{path}"
+
+    def connect_kwargs(self) -> dict[str, Any]:
+        """Where the double listens, plus a connector backoff that does not sleep."""
+        kwargs = self.snowflake.connect_kwargs()
+        kwargs.pop("account")  # the account comes from the secret
+        kwargs["backoff_policy"] = _no_backoff
+        return kwargs
+
+    def secret_reads(self, mark: int, path: str) -> int:
+        api_path = "secret/data/" + path.split("/", 1)[1]
+        return len(self.vault.requests_since(mark, api_path))
+
+
+@pytest.fixture(scope="session")
+def world_servers(openbao: OpenBaoServer, snowflake_double: SnowflakeDouble) -> World:
+    openbao.write_policy("snowflake", SNOWFLAKE_POLICY)
+    return World(openbao, snowflake_double)
+
+
+@pytest.fixture
+def world(world_servers: World) -> Iterator[World]:
+    """The servers, with every Vault client made by a test closed afterwards."""
+    yield world_servers
+    for client in world_servers.clients:
+        client.close()
+    world_servers.clients.clear()
