@@ -1,0 +1,178 @@
+"""The demo: everything a data job does, on a local OpenBao server and Snowflake double.
+
+It starts both servers on loopback, provisions an AppRole and a key-pair secret as a
+Vault administrator would, then calls get_snowflake_connection() exactly as a user's job
+does (configured only by VAULT_* variables), runs queries, expires the session to show
+the transparent reconnect, rotates the key to show Vault being read again, and cleans up.
+Nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+SECRET_PATH = "secret/snowflake/demo"
+USER = "DEMO_ETL"
+POLICY = 'path "secret/data/snowflake/*" { capabilities = ["read"] }\n'
+
+
+def run_demo(out: IO[str] | None = None) -> int:
+    """Run the demo, printing each step; returns the process exit code (0 on success)."""
+    stream = out or sys.stdout
+    step_number = [0]
+
+    def step(text: str) -> None:
+        step_number[0] += 1
+        print(f"\n[{step_number[0]}] {text}", file=stream, flush=True)
+
+    def info(text: str) -> None:
+        print(f"    {text}", file=stream, flush=True)
+
+    try:
+        from gds_snowflake._double import SnowflakeDouble  # noqa: PLC0415
+        from gds_vault.testing import OpenBaoServer  # noqa: PLC0415
+    except ImportError as exc:
+        print(
+            f"The demo needs its extra: pip install 'gds-vault-snowflake[demo]' ({exc})",
+            file=sys.stderr,
+        )
+        return 2
+
+    started = time.monotonic()
+    saved_env = {k: os.environ.get(k) for k in ("VAULT_ADDR", "VAULT_ROLE_ID", "VAULT_SECRET_ID")}
+    step("Starting a local OpenBao dev server and the Snowflake double (loopback only)")
+    with OpenBaoServer() as vault, SnowflakeDouble() as snowflake:
+        info(f"OpenBao   {vault.addr}")
+        info(f"Snowflake http://{snowflake.host}:{snowflake.port} (account {snowflake.account})")
+        try:
+            return _scenario(vault, snowflake, step, info, started)
+        finally:
+            _restore(saved_env)
+            from gds_vault import set_default_client  # noqa: PLC0415
+
+            set_default_client(None)
+    return 1  # pragma: no cover - unreachable
+
+
+def _restore(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def _new_key() -> tuple[Any, str]:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"demo-passphrase"),
+    ).decode()
+    return key, encrypted
+
+
+def _scenario(
+    vault: Any,
+    snowflake: Any,
+    step: Callable[[str], None],
+    info: Callable[[str], None],
+    started: float,
+) -> int:
+    from gds_snowflake import get_snowflake_connection  # noqa: PLC0415
+    from gds_snowflake._double import public_key_fingerprint  # noqa: PLC0415
+    from gds_vault import get_default_client  # noqa: PLC0415
+
+    step("Vault administrator: key-pair secret, read-only policy, AppRole for the job")
+    key, encrypted_pem = _new_key()
+    snowflake.register_user(USER, public_key=key.public_key())
+    vault.kv_put(
+        "secret",
+        "snowflake/demo",
+        {
+            "account": snowflake.account,
+            "user": USER,
+            "private_key": encrypted_pem.replace("\n", "\\n"),  # as pasted into a web form
+            "private_key_passphrase": "demo-passphrase",
+            "warehouse": "DEMO_WH",
+            "database": "DEMO_DB",
+            "schema": "PUBLIC",
+        },
+    )
+    vault.write_policy("snowflake-demo", POLICY)
+    role_id, secret_id = vault.approle("etl-demo", policies=["snowflake-demo"], token_ttl="1h")
+    info(f"secret {SECRET_PATH}: account, user, encrypted private_key (escaped newlines), passphrase")
+    info(f"Snowflake user {USER} has RSA_PUBLIC_KEY_FP {public_key_fingerprint(key.public_key())}")
+
+    step("The job's environment: VAULT_ADDR, VAULT_ROLE_ID, VAULT_SECRET_ID (and nothing else)")
+    os.environ["VAULT_ADDR"] = vault.addr
+    os.environ["VAULT_ROLE_ID"] = role_id
+    os.environ["VAULT_SECRET_ID"] = secret_id
+    info("(values not shown: they are credentials)")
+
+    step(f"conn = get_snowflake_connection({SECRET_PATH!r})")
+    where = {k: v for k, v in snowflake.connect_kwargs().items() if k != "account"}
+    conn = get_snowflake_connection(SECRET_PATH, **where)
+    info(f"connected: {conn!r}")
+    cursor = conn.cursor()
+    cursor.execute("create or replace table demo_orders (id int, amount number(10, 2))")
+    cursor.execute("insert into demo_orders values (1, 10.50), (2, 99.99), (3, 5.25)")
+    total = cursor.execute("select count(*), sum(amount) from demo_orders").fetchone()
+    info(f"select count(*), sum(amount) -> {tuple(total)}")
+
+    step("The notebook sits idle: Snowflake expires the session")
+    snowflake.expire_sessions(USER)
+    logins_before = snowflake.login_count(USER)
+    mark = vault.mark()
+    total = cursor.execute("select count(*) from demo_orders").fetchone()
+    reads = len(vault.requests_since(mark, "secret/data/snowflake/demo"))
+    info(f"select count(*) -> {tuple(total)}   (same cursor, no error for the user)")
+    info(
+        f"behind the scenes: {conn.reconnects} reconnect, "
+        f"{snowflake.login_count(USER) - logins_before} extra Snowflake login, "
+        f"{reads} Vault reads (the secret came from the cache)"
+    )
+
+    step("Security rotates the key in Snowflake and in Vault, then the session expires")
+    new_key, new_pem = _new_key()
+    snowflake.set_public_key(USER, new_key.public_key())
+    vault.kv_put(
+        "secret",
+        "snowflake/demo",
+        {
+            "account": snowflake.account,
+            "user": USER,
+            "private_key": new_pem,
+            "private_key_passphrase": "demo-passphrase",
+            "database": "DEMO_DB",
+            "schema": "PUBLIC",
+        },
+    )
+    snowflake.expire_sessions(USER)
+    mark = vault.mark()
+    rejected_before = snowflake.failed_login_count(USER)
+    total = cursor.execute("select sum(amount) from demo_orders").fetchone()
+    reads = len(vault.requests_since(mark, "secret/data/snowflake/demo"))
+    rejected = snowflake.failed_login_count(USER) - rejected_before
+    info(f"select sum(amount) -> {tuple(total)}")
+    info(
+        f"behind the scenes: old key rejected {rejected} time(s), {reads} fresh Vault read, "
+        f"new key {public_key_fingerprint(new_key.public_key())} used"
+    )
+
+    step("Many connections in one process cost one Vault login")
+    for _ in range(5):
+        with get_snowflake_connection(SECRET_PATH, **where) as extra:
+            extra.cursor().execute("select 1").fetchall()
+    info(f"Vault logins by this process: {get_default_client()._tokens.logins}")
+
+    conn.close()
+    step(f"Done in {time.monotonic() - started:.1f} s; servers stopped, nothing left behind")
+    return 0
