@@ -188,14 +188,18 @@ class ReauthCursor:
             self._connection._note_statement()
             return result
 
-    def execute(self, command: str, params: Any = None, **kwargs: Any) -> ReauthCursor | None:
-        """Execute a statement; re-run after re-authentication if the session expired."""
-        result = self._run("execute", command, params, **kwargs)
-        return self if result is not None else None
+    def execute(self, command: str, params: Any = None, **kwargs: Any) -> ReauthCursor:
+        """Execute a statement; re-run after re-authentication if the session expired.
 
-    def executemany(self, command: str, seqparams: Any, **kwargs: Any) -> ReauthCursor | None:
-        result = self._run("executemany", command, seqparams, **kwargs)
-        return self if result is not None else None
+        Returns this cursor, so ``cursor.execute(sql).fetchall()`` works.
+        """
+        self._run("execute", command, params, **kwargs)
+        return self
+
+    def executemany(self, command: str, seqparams: Any, **kwargs: Any) -> ReauthCursor:
+        """Execute a statement for each parameter set (re-run as ``execute`` is)."""
+        self._run("executemany", command, seqparams, **kwargs)
+        return self
 
     def execute_async(self, *args: Any, **kwargs: Any) -> Any:
         return self._run("execute_async", *args, **kwargs)
