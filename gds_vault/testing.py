@@ -128,9 +128,19 @@ class OpenBaoServer:
             self.stop()
         else:
             raise RuntimeError(f"bao server did not start; its output is in {self._output}")
-        match = re.search(r"Unseal Key: (\S+)", self._output.read_text(errors="replace"))
-        self.unseal_key = match.group(1) if match else None
+        self.unseal_key = self._read_unseal_key(wait=0.0)
         return self
+
+    def _read_unseal_key(self, *, wait: float) -> str | None:
+        # The server answers its health endpoint before it prints the banner with the key.
+        deadline = time.monotonic() + wait
+        while True:
+            match = re.search(r"Unseal Key: (\S+)", self._output.read_text(errors="replace"))
+            if match:
+                return match.group(1)
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
 
     def _wait_ready(self) -> bool:
         deadline = time.monotonic() + _STARTUP_TIMEOUT
@@ -281,6 +291,8 @@ class OpenBaoServer:
         self.api("PUT", "sys/seal")
 
     def unseal(self) -> None:
+        if not self.unseal_key:
+            self.unseal_key = self._read_unseal_key(wait=_STARTUP_TIMEOUT)
         if not self.unseal_key:
             raise RuntimeError("The dev server's unseal key was not found in its output.")
         self.api("PUT", "sys/unseal", {"key": self.unseal_key}, token="")
