@@ -34,9 +34,28 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OpenBaoServer", "find_bao", "free_port"]
+__all__ = ["OpenBaoServer", "find_bao", "free_port", "register_written_secret"]
 
 _STARTUP_TIMEOUT = 30.0  # seconds for `bao server -dev` to answer its health endpoint
+# Fields whose values kv_put registers as secrets (so logs and errors can be checked).
+_SECRET_FIELD = re.compile(r"password|passphrase|private_key|token|secret|jwt|api_key", re.I)
+_PEM_LINE = re.compile(r"^[A-Za-z0-9+/=]{16,}$")
+
+
+def register_written_secret(value: object) -> None:
+    """Register a secret a test wrote, so redaction (and the tests' leak checks) know it.
+
+    A PEM text also registers each of its base64 lines: one leaked line is a leak.
+    """
+    from gds_vault._logging import register_secret  # noqa: PLC0415
+
+    if not isinstance(value, str):
+        return
+    register_secret(value)
+    if "-----BEGIN" in value:
+        for line in value.replace("\\n", "\n").splitlines():
+            if _PEM_LINE.match(line.strip()):
+                register_secret(line.strip())
 
 
 def free_port() -> int:
@@ -78,6 +97,7 @@ class OpenBaoServer:
         self.tls = tls
         self.extra_config = extra_config
         self.root_token = "root-" + secrets.token_hex(12)
+        register_written_secret(self.root_token)
         self.port = 0
         self.unseal_key: str | None = None
         self._dir = Path(tempfile.mkdtemp(prefix="gds-openbao-"))
@@ -137,6 +157,7 @@ class OpenBaoServer:
         while True:
             match = re.search(r"Unseal Key: (\S+)", self._output.read_text(errors="replace"))
             if match:
+                register_written_secret(match.group(1))
                 return match.group(1)
             if time.monotonic() >= deadline:
                 return None
@@ -219,7 +240,10 @@ class OpenBaoServer:
         self.api("POST", f"sys/mounts/{mount}", {"type": "kv", "options": {"version": str(version)}})
 
     def kv_put(self, mount: str, path: str, data: Mapping[str, Any], *, version: int = 2) -> None:
-        """Write a secret to a KV mount of the given version."""
+        """Write a secret to a KV mount of the given version (secret fields are registered)."""
+        for name, value in data.items():
+            if _SECRET_FIELD.search(name):
+                register_written_secret(value)
         if version == 2:
             self.api("POST", f"{mount}/data/{path}", {"data": dict(data)})
         else:
@@ -258,6 +282,7 @@ class OpenBaoServer:
 
     def secret_id(self, role: str, *, mount: str = "approle") -> str:
         body = self.api("POST", f"auth/{mount}/role/{role}/secret-id") or {}
+        register_written_secret(body["data"]["secret_id"])
         return str(body["data"]["secret_id"])
 
     def wrapped_secret_id(self, role: str, *, mount: str = "approle", ttl: str = "120s") -> str:
@@ -268,6 +293,7 @@ class OpenBaoServer:
             timeout=10,
         )
         response.raise_for_status()
+        register_written_secret(response.json()["wrap_info"]["token"])
         return str(response.json()["wrap_info"]["token"])
 
     def destroy_secret_ids(self, role: str, *, mount: str = "approle") -> None:
@@ -282,6 +308,7 @@ class OpenBaoServer:
 
     def create_token(self, *, policies: list[str] | tuple[str, ...] = ("default",), **options: Any) -> str:
         body = self.api("POST", "auth/token/create", {"policies": list(policies), **options}) or {}
+        register_written_secret(body["auth"]["client_token"])
         return str(body["auth"]["client_token"])
 
     def revoke_token(self, token: str) -> None:
