@@ -11,6 +11,10 @@ import os
 
 import pytest
 
+# Secret hygiene: every test fails if a known secret shows in a log record, a library
+# error or a library object's repr (see tests/reliability/hygiene.py).
+from tests.reliability.hygiene import _hygiene_hooks, secret_hygiene  # noqa: F401
+
 _PREFIXES = ("VAULT_", "BAO_", "HVAULT_", "SNOWFLAKE_", "GDS_")
 _AMBIENT = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 _PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")

@@ -1,0 +1,210 @@
+"""Secret hygiene for the whole test suite: no known secret in a log, an error or a repr.
+
+The autouse fixture :func:`secret_hygiene` (made autouse for every test by
+``tests/conftest.py``) watches each test and fails it when a *known secret* appears in
+
+- any log record, from any logger, at DEBUG and above (the message, and the message of
+  an attached exception), captured raw: before any redaction filter, since redaction is
+  the second line of defence and the test is about the first;
+- the message of any error the libraries raised (``VaultError``,
+  ``VaultClientClosedError``, ``SnowflakeVaultError`` and their subclasses), whether
+  the test caught it or not;
+- the ``repr()`` of the libraries' objects made during the test (clients, auth methods,
+  settings, token state, providers, connections, credentials, loaded keys).
+
+Known secrets are everything passed to :func:`gds_vault._logging.register_secret`: the
+libraries register the tokens, secret_ids, JWTs and wrapping tokens they handle, and the
+test helpers (``OpenBaoServer``, the Snowflake ``World``) register the passwords, private
+keys (each PEM line), passphrases and tokens they write. Tests may call :func:`register`
+for values of their own. Test locals are never inspected: tests hold secrets on purpose.
+
+Cheap by design: one handler that appends each record's message to a list, a list append
+per library error or object, and at teardown one substring search per known secret over
+the joined text.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pytest
+
+from gds_vault import _logging as vault_logging
+from gds_vault.testing import register_written_secret
+
+__all__ = ["find_leaks", "register", "secret_hygiene"]
+
+def register(*values: object) -> None:
+    """Make values known secrets (a PEM text also registers each of its base64 lines)."""
+    for value in values:
+        register_written_secret(value.decode("utf-8", "replace") if isinstance(value, bytes) else value)
+
+
+class _Watch:
+    """What one test produced: log texts, library errors and library objects."""
+
+    def __init__(self) -> None:
+        self.texts: list[tuple[str, str]] = []  # (where, text)
+        self.errors: list[BaseException] = []
+        self.objects: list[object] = []
+
+
+_watch = _Watch()
+# Every secret known so far this session. register_secret keeps a bounded set (it evicts
+# when full), so each test's secrets are copied here at the test's end.
+_known: set[str] = set()
+
+
+class _CaptureHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken record is not our failure to report
+            message = str(record.msg)
+        _watch.texts.append((f"log record of {record.name} ({record.levelname})", message))
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None:
+            _watch.texts.append((f"exception logged by {record.name}", f"{type(exc).__name__}: {exc}"))
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        pass
+
+    # Called from many threads at once; list.append needs no lock, so skip Handler's.
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        self.emit(record)
+        return True
+
+
+def _error_classes() -> list[type[BaseException]]:
+    from gds_snowflake._errors import SnowflakeVaultError
+    from gds_vault._errors import VaultClientClosedError, VaultError
+
+    return [VaultError, VaultClientClosedError, SnowflakeVaultError]
+
+
+def _object_classes() -> list[type]:
+    from gds_snowflake._connection import VaultSnowflakeConnection
+    from gds_snowflake._credentials import SnowflakeCredentials
+    from gds_snowflake._keys import LoadedKey
+    from gds_snowflake._provider import SnowflakeConnectionProvider
+    from gds_vault._auth import AppRoleAuth, JWTAuth, LoginResult, TokenAuth
+    from gds_vault._client import VaultClient
+    from gds_vault._config import ClientSettings
+    from gds_vault._token import _TokenState
+
+    return [
+        VaultClient, ClientSettings, AppRoleAuth, TokenAuth, JWTAuth, LoginResult, _TokenState,
+        SnowflakeConnectionProvider, VaultSnowflakeConnection, SnowflakeCredentials, LoadedKey,
+    ]
+
+
+def _install() -> list[tuple[type, Any]]:
+    """Record every library error and object made from now on; returns what to restore."""
+    saved: list[tuple[type, Any]] = []
+    for cls in _error_classes():
+        saved.append((cls, cls.__dict__.get("__init__")))
+
+        def error_init(self: BaseException, *args: Any, __cls: type = cls, **kwargs: Any) -> None:
+            super(__cls, self).__init__(*args, **kwargs)  # type: ignore[arg-type]
+            _watch.errors.append(self)
+
+        cls.__init__ = error_init  # type: ignore[misc]
+    # Objects are recorded by __new__, not __init__: a wrapper around __init__ would add a
+    # frame between the caller and the library, and change which line warnings blame.
+    for cls in _object_classes():
+        assert "__new__" not in cls.__dict__, cls
+
+        def object_new(cls_: type, *args: Any, **kwargs: Any) -> object:
+            obj = object.__new__(cls_)
+            _watch.objects.append(obj)
+            return obj
+
+        cls.__new__ = object_new  # type: ignore[assignment]
+    return saved
+
+
+def _uninstall(saved: list[tuple[type, Any]]) -> None:
+    for cls, original in reversed(saved):
+        if original is None:
+            del cls.__init__  # type: ignore[misc]
+        else:
+            cls.__init__ = original  # type: ignore[misc]
+    for cls in _object_classes():
+        del cls.__new__
+
+
+@pytest.fixture(scope="session")
+def _hygiene_hooks() -> Iterator[None]:
+    saved = _install()
+    yield
+    _uninstall(saved)
+
+
+def _texts(watch: _Watch) -> Iterable[tuple[str, str]]:
+    yield from watch.texts
+    for error in watch.errors:
+        yield f"message of {type(error).__name__}", str(error)
+    for obj in watch.objects:
+        try:
+            text = repr(obj)
+        except Exception:  # noqa: BLE001, S112 - an object whose init failed half-way
+            continue
+        yield f"repr() of {type(obj).__name__}", text
+
+
+def _describe_leak(secret: str, where: str, text: str) -> str:
+    shown = text.replace(secret, "<<SECRET>>")
+    if len(shown) > 400:
+        at = shown.find("<<SECRET>>")
+        shown = "..." + shown[max(0, at - 150) : at + 160] + "..."
+    return (
+        f"secret hygiene: a known secret ({len(secret)} characters, registered with "
+        f"register_secret) appeared in the {where}:\n    {shown}"
+    )
+
+
+def find_leaks(watch: _Watch, secrets: Iterable[str]) -> list[str]:
+    """Descriptions (without the secret) of each place a secret appears."""
+    texts = list(_texts(watch))
+    joined = "\n".join(text for _, text in texts)
+    found = [s for s in secrets if s in joined]
+    leaks = []
+    for secret in found:
+        for where, text in texts:
+            if secret in text:
+                leaks.append(_describe_leak(secret, where, text))
+                break
+    return leaks
+
+
+def _snapshot_registered() -> None:
+    with vault_logging._registered_lock:
+        _known.update(vault_logging._registered)
+
+
+@pytest.fixture(autouse=True)
+def secret_hygiene(_hygiene_hooks: None) -> Iterator[_Watch]:
+    """Fail the test if a known secret shows in a log record, library error or repr."""
+    global _watch
+    _snapshot_registered()
+    watch = _watch = _Watch()
+    root = logging.getLogger()
+    handler = _CaptureHandler()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield watch
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        _watch = _Watch()
+    _snapshot_registered()
+    leaks = find_leaks(watch, _known)
+    if leaks:
+        pytest.fail("\n".join(leaks), pytrace=False)
