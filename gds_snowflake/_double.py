@@ -56,6 +56,11 @@ checked against the connector by ``tests/snowflake/test_double.py``):
 - fakesnow errors that it answers with HTTP 500 (an unsupported statement, a bug) are
   answered as a Snowflake SQL error (HTTP 200, ``success: false``, code 261000) so that
   the connector raises ``ProgrammingError`` at once instead of retrying for ever.
+- ``write_pandas`` (snowflake.connector.pandas_tools) loads with
+  ``COPY INTO t (...) FROM (SELECT $1:"A", ... FROM '@"STAGE"')``: Snowflake takes the
+  stage there as a quoted string, fakesnow 0.12 only as a bare ``@"STAGE"`` (it answers
+  "invalid URL prefix"). The double rewrites that one form, in COPY statements only, to
+  the bare one; the PUT before it works as it is.
 
 Limits worth knowing:
 
@@ -138,6 +143,11 @@ _QUERY_PATH = "/queries/v1/query-request"
 _TOKEN_HEADER = re.compile(r'^Snowflake Token="(?P<token>[^"]*)"$')
 _EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
 _DUCKDB_ARROW_WARNING = r"Arrow output on a DB-API result"
+_COPY_PREFIX = re.compile(r"\s*COPY\s+INTO\s", re.IGNORECASE)
+# write_pandas's load: COPY INTO t (...) FROM (SELECT $1:"A", ... FROM '@"STAGE"') ...
+_COPY_QUOTED_STAGE = re.compile(
+    r"(\bFROM\s*\(\s*SELECT\s.*?\bFROM\s+)'(@[^'\s]+)'", re.IGNORECASE | re.DOTALL
+)
 
 
 def public_key_fingerprint(key: Any) -> str:
@@ -463,6 +473,7 @@ class _AuthApp:
         )
 
     async def _query(self, request: Request) -> Response:
+        request = await _with_bare_copy_stage(request)
         response: Response = await self._fakesnow.query_request(request)
         if response.status_code < 500:
             return response
@@ -474,6 +485,33 @@ class _AuthApp:
             message = "Unhandled exception"
         hint = " (in fakesnow; the 'fakesnow.server' logger has the traceback)"
         return _error((SERVER_FAULT, message + hint))
+
+
+async def _with_bare_copy_stage(request: Request) -> Request:
+    """The request, with ``FROM '@stage'`` in a COPY transformation made ``FROM @stage``."""
+    from starlette.requests import Request
+
+    body = await request.body()
+    gzipped = request.headers.get("Content-Encoding") == "gzip"
+    try:
+        payload = json.loads(gzip.decompress(body) if gzipped else body)
+        sql = payload["sqlText"]
+    except (ValueError, TypeError, KeyError, OSError):
+        return request  # fakesnow answers whatever this is
+    if not isinstance(sql, str) or not _COPY_PREFIX.match(sql):
+        return request
+    fixed = _COPY_QUOTED_STAGE.sub(r"\1\2", sql, count=1)
+    if fixed == sql:
+        return request
+    payload["sqlText"] = fixed
+    new_body = json.dumps(payload).encode("utf-8")
+    if gzipped:
+        new_body = gzip.compress(new_body)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": new_body, "more_body": False}
+
+    return Request(request.scope, receive)
 
 
 class SnowflakeDouble:
