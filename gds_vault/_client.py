@@ -220,13 +220,15 @@ class VaultClient:
             VaultPathError: The path, key or version cannot be valid.
             VaultError: Other failures (connection, auth, unavailable).
         """
-        entry = self._entries.get((path, version))
+        # The latest version, the common case, is keyed by the path alone: a str caches
+        # its hash, a tuple is built and hashed on every call (~40 ns of ~190).
+        entry = self._entries.get(path if version is None else (path, version))
         if entry is not None and self._clock() < entry[0]:
             secret = entry[1]
         else:
             secret = self._load_secret(path, version)
         if key is None:
-            return dict(secret)
+            return secret.copy()  # a plain dict from JSON; .copy() is faster than dict()
         try:
             return secret[key]
         except (KeyError, TypeError):
@@ -243,7 +245,9 @@ class VaultClient:
                 f"not {version!r}."
             )
         result: dict[str, Any] = self._cache.get_or_load(
-            (path, version), clean, lambda: self._read_kv(clean, version)
+            path if version is None else (path, version),  # the key get_secret looks up
+            clean,
+            lambda: self._read_kv(clean, version),
         )
         return result
 
