@@ -24,6 +24,7 @@ from gds_snowflake._errors import (
 )
 from gds_snowflake._keys import LoadedKey, load_private_key
 from gds_snowflake._provider import SnowflakeConnectionProvider, get_snowflake_connection
+from gds_snowflake._sqlalchemy import get_snowflake_engine  # imports SQLAlchemy when called
 
 __version__ = "0.1.0"
 
@@ -44,6 +45,7 @@ __all__ = [
     "VaultSnowflakeConnection",
     "__version__",
     "get_snowflake_connection",
+    "get_snowflake_engine",
     "load_private_key",
 ]
 

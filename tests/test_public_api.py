@@ -42,11 +42,11 @@ def test_error_tree():
 
 
 def test_imports_are_cheap():
-    """Importing either package does not import requests, tenacity, cryptography or the connector."""
+    """Importing either package imports no HTTP, retry, crypto, connector, SQLAlchemy or pandas."""
     code = (
         "import sys, gds_vault, gds_snowflake; "
-        "heavy = [m for m in ('requests', 'tenacity', 'cryptography', 'snowflake.connector') "
-        "if m in sys.modules]; print(heavy)"
+        "heavy = [m for m in ('requests', 'tenacity', 'cryptography', 'snowflake.connector', "
+        "'sqlalchemy', 'pandas') if m in sys.modules]; print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -55,3 +55,4 @@ def test_imports_are_cheap():
 def test_gds_snowflake_importable():
     """gds_snowflake imports and declares a public surface."""
     assert hasattr(gds_snowflake, "__all__")
+    assert "get_snowflake_engine" in gds_snowflake.__all__

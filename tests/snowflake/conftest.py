@@ -31,11 +31,8 @@ def _no_backoff(*_args: Any, **_kwargs: Any) -> Iterator[int]:
         yield 0
 
 
-@pytest.fixture(scope="session")
-def snowflake_double() -> Iterator[SnowflakeDouble]:
-    """One Snowflake double for the session (fakesnow behind our auth layer)."""
-    with SnowflakeDouble() as double:
-        yield double
+# `snowflake_double` (session) comes from the gds_snowflake.testing pytest plugin, the
+# fixture users get; `openbao` from gds_vault.testing.
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,173 @@
+"""gds_snowflake.testing: the pytest plugin users get (snowflake_double, make_snowflake_user)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import gds_snowflake.testing
+from gds_snowflake import get_snowflake_connection
+from gds_snowflake._double import SnowflakeDouble
+from gds_vault import VaultPermissionError
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _one(conn) -> object:
+    return conn.cursor().execute("select 1").fetchall()
+
+
+def test_plugin_is_registered_by_entry_point(pytestconfig):
+    """Installing the distribution registers gds_snowflake.testing as the plugin 'gds_snowflake'."""
+    plugin = pytestconfig.pluginmanager.get_plugin("gds_snowflake")
+    assert plugin is gds_snowflake.testing
+
+
+def test_project_tests_use_the_plugins_double(snowflake_double, request):
+    """The project's own tests get snowflake_double from the plugin, not from a conftest."""
+    from tests.snowflake import conftest
+
+    assert isinstance(snowflake_double, SnowflakeDouble)
+    assert snowflake_double.running
+    assert not hasattr(conftest, "snowflake_double")
+    [definition] = request._fixturemanager.getfixturedefs("snowflake_double", request.node)
+    assert definition.func.__module__ == "gds_snowflake.testing"
+
+
+def test_import_is_cheap_and_needs_no_demo_extra():
+    """Importing the plugin loads neither the double's servers nor the connector; needs neither."""
+    code = textwrap.dedent(
+        """
+        import sys
+        for missing in ("fakesnow", "uvicorn", "starlette"):
+            sys.modules[missing] = None  # as if the demo extra were not installed
+        import gds_snowflake.testing as t
+        heavy = ("fakesnow", "uvicorn", "snowflake.connector", "cryptography", "requests",
+                 "sqlalchemy", "pandas", "gds_snowflake._double")
+        print(sorted(m for m in heavy if sys.modules.get(m) is not None))
+        print(t.SnowflakeDouble.__name__)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "SnowflakeDouble"]
+
+
+def test_password_user_connects(make_snowflake_user):
+    """A password user's secret is in OpenBao and its AppRole reads it: the connection works."""
+    user = make_snowflake_user(warehouse="TEST_WH")
+    with user.connect() as conn:
+        assert _one(conn) == [(1,)]
+    assert user.login_count == 1
+    assert user.secret["warehouse"] == "TEST_WH"
+    assert user.secret_path == f"secret/snowflake/{user.name.lower()}"
+
+
+@pytest.mark.parametrize("key", ["rsa", "ec"])
+def test_key_pair_user_connects(make_snowflake_user, key):
+    """A key-pair user (RSA or EC, encrypted PEM) logs in with the key from Vault."""
+    user = make_snowflake_user(key=key, passphrase="test-passphrase")
+    with user.connect() as conn:
+        assert _one(conn) == [(1,)]
+    assert "password" not in user.secret
+    assert "ENCRYPTED" in user.secret["private_key"]
+
+
+def test_repr_shows_no_credentials(make_snowflake_user):
+    """The user's repr names it and its path, never its password, secret_id or key."""
+    user = make_snowflake_user(password="pw-repr-check-123")
+    text = repr(user)
+    assert user.name in text
+    assert user.secret_path in text
+    for secret in ("pw-repr-check-123", user.secret_id, user.role_id):
+        assert secret not in text
+
+
+def test_policy_reads_only_the_users_secret(make_snowflake_user):
+    """Each user's AppRole reads its own secret and no other (least privilege, as in production)."""
+    alice, bob = make_snowflake_user(), make_snowflake_user()
+    assert alice.vault_client.get_secret(alice.secret_path)["user"] == alice.name
+    with pytest.raises(VaultPermissionError):
+        alice.vault_client.get_secret(bob.secret_path)
+
+
+def test_apply_env_drives_the_default_client(make_snowflake_user, monkeypatch):
+    """With apply_env, get_snowflake_connection() without path or client works as in production."""
+    user = make_snowflake_user()
+    user.apply_env(monkeypatch)
+    with get_snowflake_connection(**user.connect_kwargs()) as conn:
+        assert _one(conn) == [(1,)]
+    assert user.env()["SNOWFLAKE_VAULT_PATH"] == user.secret_path
+
+
+def test_rotate_password_and_expiry(make_snowflake_user):
+    """rotate_password changes Snowflake, then Vault; after expiry the connection uses it."""
+    user = make_snowflake_user()
+    conn = user.connect()
+    _one(conn)
+    user.rotate_password()
+    assert user.expire_sessions() == 1
+    assert _one(conn) == [(1,)]
+    assert (user.login_count, user.failed_login_count) == (2, 1)
+    conn.close()
+
+
+def test_rotate_key_with_and_without_overlap(make_snowflake_user):
+    """rotate_key(keep_old=True) leaves the old key valid; by default the old key stops working."""
+    user = make_snowflake_user(key="rsa")
+    old_client = user.new_vault_client(cache_ttl=300)
+    old_conn = get_snowflake_connection(
+        user.secret_path, vault_client=old_client, **user.connect_kwargs()
+    )
+    user.rotate_key(keep_old=True)
+    user.expire_sessions()
+    assert _one(old_conn) == [(1,)]  # the cached old key still works during the overlap
+    assert user.failed_login_count == 0
+    user.rotate_key()
+    user.expire_sessions()
+    assert _one(old_conn) == [(1,)]  # rejected once, then the new key is read from Vault
+    assert user.failed_login_count == 1
+    old_conn.close()
+
+
+USER_TEST_FILE = '''
+"""What a team writes: its job, tested end to end with the plugin's fixtures only."""
+from gds_snowflake import get_snowflake_connection
+
+
+def daily_count(**connect_kwargs):
+    with get_snowflake_connection(**connect_kwargs) as conn:
+        cur = conn.cursor()
+        cur.execute("create or replace table plugin_user_orders (id int)")
+        cur.execute("insert into plugin_user_orders values (1), (2)")
+        return cur.execute("select count(*) from plugin_user_orders").fetchone()[0]
+
+
+def test_daily_count(make_snowflake_user, monkeypatch):
+    user = make_snowflake_user(key="rsa", database="ANALYTICS", schema="PUBLIC")
+    user.apply_env(monkeypatch)
+    assert daily_count(**user.connect_kwargs()) == 2
+    user.rotate_key()
+    assert daily_count(**user.connect_kwargs()) == 2
+    assert user.login_count == 2 and user.failed_login_count == 1
+'''
+
+
+def test_a_users_test_file_runs_with_only_the_plugin(tmp_path):
+    """A fresh pytest run of a user's file, without conftest, gets its fixtures from the plugins."""
+    (tmp_path / "test_user_job.py").write_text(USER_TEST_FILE)
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\nfilterwarnings =\n    error\n"
+        "    ignore:Arrow output on a DB-API result:UserWarning\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=50,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "1 passed" in result.stdout
