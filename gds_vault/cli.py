@@ -1,0 +1,406 @@
+"""The ``gds-vault`` command: read secrets and check a Vault login from a shell.
+
+Usage::
+
+    gds-vault [OPTIONS] get PATH [KEY] [--version N] [--format text|json] [--reveal]
+    gds-vault [OPTIONS] list PATH [--format text|json]
+    gds-vault [OPTIONS] login [--format text|json]
+
+Configuration comes from the VAULT_* variables, read as ``VaultClient.from_env()`` reads
+them; options override them: ``--addr``, ``--namespace``, ``--ca-cert``, ``--ca-path``,
+``--client-cert``, ``--client-key``, ``--tls-skip-verify``, ``--timeout``,
+``--max-retries``, ``--auth-method``, ``--auth-mount``. Options may come before or after
+the command.
+
+Secret values are printed as ``********`` unless ``--reveal`` is given; ``get PATH KEY
+--reveal`` prints the bare value, for scripts. ``login`` prints the auth method, the
+token's TTL, whether it is renewable and its policies; never the token itself.
+
+Exit codes:
+    0  success
+    1  Vault error: unreachable, TLS failure, sealed or unavailable, unexpected answer
+    2  usage or configuration error: bad option, no VAULT_ADDR, no credentials, bad path
+    3  not found: no secret, key or version at the path (or that version was deleted)
+    4  permission denied: the token's policies do not allow the request
+    5  authentication failed: login refused, token invalid, expired or revoked
+  130  interrupted (Ctrl-C)
+
+Errors are printed to stderr as one line (the typed error's message), without traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import IO, Any
+
+from gds_vault import (
+    RetryPolicy,
+    VaultAuthError,
+    VaultClient,
+    VaultConfigError,
+    VaultError,
+    VaultPathError,
+    VaultPermissionError,
+    VaultSecretNotFoundError,
+    configure_logging,
+)
+
+__all__ = [
+    "EXIT_AUTH",
+    "EXIT_ERROR",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "EXIT_PERMISSION",
+    "EXIT_USAGE",
+    "add_vault_options",
+    "build_parser",
+    "client_from_args",
+    "exit_code_for",
+    "main",
+]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_PERMISSION = 4
+EXIT_AUTH = 5
+EXIT_INTERRUPTED = 130
+
+MASK = "********"
+PROG = "gds-vault"
+
+_EXIT_CODES_HELP = """\
+exit codes:
+  0  success
+  1  Vault error (unreachable, TLS, sealed or unavailable, unexpected answer)
+  2  usage or configuration error (bad option, no VAULT_ADDR, no credentials, bad path)
+  3  not found (no secret, key or version at the path)
+  4  permission denied (the token's policies do not allow the request)
+  5  authentication failed (login refused, token invalid or expired)
+"""
+
+# Option name -> the variables it replaces, dropped from the environment the client reads
+# so that an explicit option wins even over a broken variable.
+_REPLACES = {
+    "verify": ("VAULT_CACERT", "VAULT_CAPATH", "VAULT_SKIP_VERIFY"),
+    "cert": ("VAULT_CLIENT_CERT", "VAULT_CLIENT_KEY"),
+    "timeout": ("VAULT_CLIENT_TIMEOUT",),
+    "retry": ("VAULT_MAX_RETRIES",),
+}
+
+
+def add_vault_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """Add the options that override VAULT_* variables (shared with ``gds-snowflake``).
+
+    Args:
+        parser: The parser (or subparser) to add them to.
+        suppress: Leave unset options out of the namespace entirely, so a subcommand's
+            copy of an option does not reset a value given before the subcommand.
+    """
+    default = argparse.SUPPRESS if suppress else None
+    group = parser.add_argument_group("Vault connection (each option overrides the variable)")
+    group.add_argument("--addr", metavar="URL", default=default,
+                       help="Vault address, e.g. https://vault.example.com:8200 (VAULT_ADDR)")
+    group.add_argument("--namespace", metavar="NS", default=default,
+                       help="Vault Enterprise namespace (VAULT_NAMESPACE)")
+    group.add_argument("--ca-cert", metavar="FILE", default=default,
+                       help="CA certificate file to trust (VAULT_CACERT)")
+    group.add_argument("--ca-path", metavar="DIR", default=default,
+                       help="directory of CA certificates to trust (VAULT_CAPATH)")
+    group.add_argument("--client-cert", metavar="FILE", default=default,
+                       help="client certificate for mutual TLS (VAULT_CLIENT_CERT)")
+    group.add_argument("--client-key", metavar="FILE", default=default,
+                       help="client certificate's key (VAULT_CLIENT_KEY)")
+    group.add_argument("--tls-skip-verify", action="store_true",
+                       default=argparse.SUPPRESS if suppress else False,
+                       help="do not verify Vault's certificate; insecure (VAULT_SKIP_VERIFY)")
+    group.add_argument("--timeout", metavar="SECONDS", type=float, default=default,
+                       help="seconds for each HTTP call (VAULT_CLIENT_TIMEOUT; default 10)")
+    group.add_argument("--max-retries", metavar="N", type=int, default=default,
+                       help="retries after the first attempt (VAULT_MAX_RETRIES; default 3)")
+    group.add_argument("--auth-method", metavar="METHOD", default=default,
+                       choices=("token", "approle", "jwt", "kubernetes"),
+                       help="token, approle, jwt or kubernetes (VAULT_AUTH_METHOD)")
+    group.add_argument("--auth-mount", metavar="PATH", default=default,
+                       help="where the auth method is mounted (VAULT_AUTH_MOUNT)")
+
+
+def client_from_args(
+    args: argparse.Namespace, environ: Mapping[str, str], **extra: Any
+) -> VaultClient:
+    """A VaultClient from the environment with the command-line options on top.
+
+    Raises:
+        VaultConfigError: A setting is missing or invalid (named in the message).
+    """
+    env = dict(environ)
+    overrides: dict[str, Any] = dict(extra)
+
+    def given(name: str) -> Any:
+        return getattr(args, name, None)
+
+    if given("addr") is not None:
+        overrides["addr"] = args.addr
+    if given("namespace") is not None:
+        overrides["namespace"] = args.namespace or None
+    trust = [name for name in ("ca_cert", "ca_path", "tls_skip_verify") if given(name)]
+    if len(trust) > 1:
+        raise VaultConfigError("Give only one of --ca-cert, --ca-path and --tls-skip-verify.")
+    if trust:
+        overrides["verify"] = False if trust[0] == "tls_skip_verify" else given(trust[0])
+    if given("client_cert") or given("client_key"):
+        cert = given("client_cert") or env.get("VAULT_CLIENT_CERT", "").strip()
+        key = given("client_key") or env.get("VAULT_CLIENT_KEY", "").strip()
+        if not cert:
+            raise VaultConfigError("--client-key needs --client-cert (or VAULT_CLIENT_CERT).")
+        overrides["cert"] = (cert, key) if key else cert
+    if given("timeout") is not None:
+        overrides["timeout"] = args.timeout
+    if given("max_retries") is not None:
+        if args.max_retries < 0:
+            raise VaultConfigError(f"--max-retries must be 0 or more, not {args.max_retries}.")
+        overrides["retry"] = replace(RetryPolicy(), attempts=args.max_retries + 1)
+    if given("auth_method") is not None:
+        env["VAULT_AUTH_METHOD"] = args.auth_method
+    if given("auth_mount") is not None:
+        env["VAULT_AUTH_MOUNT"] = args.auth_mount
+    for setting, variables in _REPLACES.items():
+        if setting in overrides:
+            for variable in variables:
+                env.pop(variable, None)
+    return VaultClient.from_env(env, **overrides)
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The process exit code for an error (see the module docstring)."""
+    if isinstance(exc, VaultConfigError | VaultPathError):
+        return EXIT_USAGE
+    if isinstance(exc, VaultSecretNotFoundError):
+        return EXIT_NOT_FOUND
+    if isinstance(exc, VaultPermissionError):
+        return EXIT_PERMISSION
+    if isinstance(exc, VaultAuthError):
+        return EXIT_AUTH
+    return EXIT_ERROR
+
+
+def _add_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="text for people (default), json for programs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``gds-vault``."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=textwrap.fill(
+            "Read secrets from Vault (or OpenBao) and check the login, configured by the "
+            "VAULT_* variables. Secret values are masked unless --reveal is given; the token "
+            "is never printed."
+        ),
+        epilog=_EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_vault_options(parser)
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log to stderr: -v for INFO, -vv for DEBUG (paths, never secrets)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name, help=help_text, description=textwrap.fill(description), epilog=_EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        add_vault_options(sub, suppress=True)
+        return sub
+
+    get = command(
+        "get",
+        "read a secret (values masked unless --reveal)",
+        "Read a KV secret (v1 or v2, found automatically). Field names are shown with their "
+        "values masked as ******** unless --reveal is given. With KEY and --reveal, only the "
+        "bare value is printed (text format), for use in scripts.",
+    )
+    get.add_argument("path", metavar="PATH", help="mount and path, e.g. secret/snowflake/etl")
+    get.add_argument("key", metavar="KEY", nargs="?", help="print only this field")
+    get.add_argument("--version", type=int, metavar="N", help="KV v2 version (default: latest)")
+    get.add_argument("--reveal", action="store_true", help="print the values themselves")
+    _add_format(get)
+
+    listing = command(
+        "list",
+        "list the names under a path",
+        "List the secrets and folders under a KV path; folders end with '/'.",
+    )
+    listing.add_argument("path", metavar="PATH", help="mount and folder, e.g. secret/snowflake")
+    _add_format(listing)
+
+    login = command(
+        "login",
+        "log in and show the token's method, TTL, renewability and policies",
+        "Log in as the environment says (token, AppRole or JWT) and show what Vault says "
+        "about the token: method, TTL, renewable, policies. The token itself is never shown.",
+    )
+    _add_format(login)
+    return parser
+
+
+def _render(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _cmd_get(client: VaultClient, args: argparse.Namespace, out: IO[str]) -> int:
+    if args.key is not None:
+        value = client.get_secret(args.path, key=args.key, version=args.version)
+        fields = {args.key: value}
+    else:
+        fields = client.get_secret(args.path, version=args.version)
+    shown = fields if args.reveal else {name: MASK for name in fields}
+    if args.format == "json":
+        print(json.dumps(shown, indent=2, sort_keys=True), file=out)
+        return EXIT_OK
+    if args.key is not None and args.reveal:
+        print(_render(fields[args.key]), file=out)
+        return EXIT_OK
+    if not fields:
+        print(f"{PROG}: the secret at {args.path} has no fields", file=sys.stderr)
+        return EXIT_OK
+    width = max(len(str(name)) for name in shown)
+    for name, value in shown.items():
+        print(f"{name!s:<{width}}  {_render(value)}", file=out)
+    if not args.reveal:
+        print(f"{PROG}: values masked; add --reveal to print them", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_list(client: VaultClient, args: argparse.Namespace, out: IO[str]) -> int:
+    names = client.list_secrets(args.path)
+    if args.format == "json":
+        print(json.dumps(names), file=out)
+    else:
+        for name in names:
+            print(name, file=out)
+    return EXIT_OK
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a short human duration: ``1h 5m``, ``42s``; 0 means no expiry."""
+    total = int(seconds)
+    if total <= 0:
+        return "never expires"
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    units = ((days, "d"), (hours, "h"), (minutes, "m"), (secs, "s"))
+    parts = [f"{n}{unit}" for n, unit in units if n]
+    return " ".join(parts[:2])
+
+
+def token_summary(client: VaultClient) -> dict[str, Any]:
+    """Log in and describe the token (never the token itself or its accessor).
+
+    Raises:
+        VaultAuthError: The login was refused.
+        VaultError: Vault could not be reached or answered oddly.
+    """
+    client.login()
+    summary: dict[str, Any] = {
+        "addr": client.addr,
+        "namespace": client.settings.namespace,
+        "method": client.auth.name,
+        "mount": getattr(client.auth, "mount", None),
+    }
+    try:
+        info = client.token_info()
+    except VaultPermissionError:
+        # A token without the default policy may not look itself up; the login still worked.
+        summary["lookup"] = "denied"
+        return summary
+    summary.update(
+        token_type=info.get("type"),
+        ttl=int(info.get("ttl") or 0),
+        renewable=bool(info.get("renewable")),
+        policies=sorted(info.get("policies") or []),
+        identity_policies=sorted(info.get("identity_policies") or []),
+        display_name=info.get("display_name"),
+        expire_time=info.get("expire_time"),
+        num_uses=int(info.get("num_uses") or 0),
+    )
+    return summary
+
+
+def _cmd_login(client: VaultClient, args: argparse.Namespace, out: IO[str]) -> int:
+    summary = token_summary(client)
+    if args.format == "json":
+        print(json.dumps(summary, indent=2, sort_keys=True), file=out)
+        return EXIT_OK
+    where = f" (namespace {summary['namespace']})" if summary["namespace"] else ""
+    mount = f" at auth/{summary['mount']}" if summary["mount"] else ""
+    print(f"Logged in to {summary['addr']}{where} with {summary['method']}{mount}.", file=out)
+    if summary.get("lookup") == "denied":
+        print("  (the token may not look itself up, so its TTL and policies are unknown)", file=out)
+        return EXIT_OK
+    rows = [
+        ("token type", summary["token_type"] or "unknown"),
+        ("TTL", duration(summary["ttl"]) + (f" ({summary['ttl']} s)" if summary["ttl"] else "")),
+        ("renewable", "yes" if summary["renewable"] else "no"),
+        ("policies", ", ".join(summary["policies"]) or "none"),
+    ]
+    if summary["identity_policies"]:
+        rows.append(("identity policies", ", ".join(summary["identity_policies"])))
+    if summary["expire_time"]:
+        rows.append(("expires", str(summary["expire_time"])))
+    if summary["num_uses"]:
+        rows.append(("uses left", str(summary["num_uses"])))
+    if summary["display_name"]:
+        rows.append(("display name", str(summary["display_name"])))
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"  {label:<{width}}  {value}", file=out)
+    return EXIT_OK
+
+
+_COMMANDS = {"get": _cmd_get, "list": _cmd_list, "login": _cmd_login}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``gds-vault`` with ``argv`` (default: sys.argv[1:]); returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.verbose:
+        configure_logging("DEBUG" if args.verbose > 1 else "INFO")
+    try:
+        with _quiet_client(args) as client:
+            return _COMMANDS[args.command](client, args, sys.stdout)
+    except VaultError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return exit_code_for(exc)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _quiet_client(args: argparse.Namespace) -> VaultClient:
+    """The client, with its construction warnings (legacy HVAULT_* variables, TLS
+    verification off) printed as one line each instead of a Python warning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client = client_from_args(args, os.environ, cache_ttl=0)
+    for warning in caught:
+        print(f"{PROG}: warning: {warning.message}", file=sys.stderr)
+    return client
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
