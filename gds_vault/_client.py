@@ -15,6 +15,7 @@ from gds_vault._auth import AuthMethod
 from gds_vault._cache import SecretCache
 from gds_vault._config import DEFAULT_CACHE_TTL, DEFAULT_TIMEOUT, ClientSettings, settings_from_env
 from gds_vault._errors import (
+    VaultAuthError,
     VaultClientClosedError,
     VaultError,
     VaultPathError,
@@ -291,7 +292,9 @@ class VaultClient:
                 "GET", f"sys/internal/ui/mounts/{path}", operation="vault.mounts", retry=True
             )
         except (VaultPermissionError, VaultSecretNotFoundError, VaultResponseError) as exc:
-            if exc.retryable:
+            # A failed login (the token was dead and so is the secret_id) is not an answer
+            # about the mounts endpoint: guessing layouts would only log in again and again.
+            if exc.retryable or isinstance(exc, VaultAuthError):
                 raise
             logger.debug("KV mount detection for %s unavailable (%s); guessing", path, exc.status_code)
             return None
