@@ -264,7 +264,14 @@ class VaultClient:
     def _read_kv(self, path: str, version: int | None) -> dict[str, Any]:
         mount = self._mount_for(path)
         if mount is not None:
-            return self._read_from_mount(mount, path, version)
+            try:
+                return self._read_from_mount(mount, path, version)
+            except VaultSecretNotFoundError as exc:
+                deleted = isinstance(exc, VaultSecretDeletedError)
+                fresh = None if deleted else self._redetect(mount, path)
+                if fresh is None:
+                    raise
+            return self._read_from_mount(fresh, path, version)
         # The mounts endpoint is forbidden: try the v2 layout, then v1, on the first segment.
         first = path.split("/", 1)[0] + "/"
         errors: list[VaultResponseError] = []
@@ -282,6 +289,15 @@ class VaultClient:
             return secret
         not_found = [e for e in errors if isinstance(e, VaultSecretNotFoundError)]
         raise not_found[0] if not_found else errors[0]
+
+    def _redetect(self, mount: Mount, path: str) -> Mount | None:
+        """After a 404 from a detected mount: the mount, if it changed since (disabled, or
+        mounted again with another KV version); None if it is unchanged or undetectable."""
+        if not mount.detected:
+            return None
+        self._mounts.forget(mount)
+        fresh = self._mount_for(path)
+        return fresh if fresh is not None and fresh != mount else None
 
     def _mount_for(self, path: str) -> Mount | None:
         known = self._mounts.find(path)
@@ -348,7 +364,12 @@ class VaultClient:
             if isinstance(metadata, dict) and (metadata.get("deletion_time") or metadata.get("destroyed")):
                 return self._deleted(path, version, metadata, exc.status_code)
         hint = ""
-        if mount.version == 2 and rest.startswith(("data/", "metadata/")):
+        if any("no handler for route" in error for error in exc.errors):
+            hint = (
+                f" Nothing is mounted at {mount.path} any more: the secrets engine was "
+                "disabled or moved."
+            )
+        elif mount.version == 2 and rest.startswith(("data/", "metadata/")):
             hint = (
                 f" Write paths as `vault kv get` takes them, without 'data/': "
                 f"'{mount.path}{rest.split('/', 1)[1]}'."
