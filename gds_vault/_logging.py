@@ -27,11 +27,12 @@ _PATTERNS = (
     re.compile(r"\b(?:hv[sbr]|s|b|r)\.[A-Za-z0-9_-]{20,}"),
     # PEM blocks (keys, certificates' private parts) and escaped-newline variants.
     re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)", re.S),
-    # key=value and "key": "value" pairs whose key names a secret.
+    # key=value and quoted "key": "value" pairs whose key names a secret. A bare
+    # "token: word" is prose ("token: logged in"), not a pair, and is left alone.
     re.compile(
         r"""(?ix)
-        (["']?(?:password|passphrase|secret_id|client_token|token|private_key|jwt)["']?
-        \s*[:=]\s*)
+        ( ["'](?:password|passphrase|secret_id|client_token|token|private_key|jwt)["']\s*:\s*
+        | \b(?:password|passphrase|secret_id|client_token|token|private_key|jwt)\s*=\s* )
         (["']?)[^\s"',}]+\2"""
     ),
 )

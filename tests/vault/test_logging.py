@@ -108,3 +108,8 @@ def test_registered_secret_is_masked_in_records_and_tracebacks():
     RedactionFilter().filter(record)
     assert record.getMessage() == "got [REDACTED]"
     assert "opaque-value-42" not in (record.exc_text or "")
+
+
+def test_redaction_leaves_prose_alone():
+    """Prose such as 'token: logged in' is not mistaken for a key/value pair."""
+    assert redact("token: logged in as etl") == "token: logged in as etl"
