@@ -18,7 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gds_vault._auth import AuthMethod, LoginResult
-from gds_vault._errors import VaultAuthError, VaultError, VaultPermissionError
+from gds_vault._errors import (
+    VaultAuthError,
+    VaultError,
+    VaultPermissionError,
+    VaultUnavailableError,
+)
 from gds_vault._logging import register_secret
 from gds_vault._transport import Transport
 
@@ -153,8 +158,12 @@ class TokenManager:
                 token=state.token,
                 json={"increment": f"{int(state.login_ttl)}s"},
                 operation="vault.token.renew",
+                # Not retried: a refused renewal is answered by a new login, and Vault
+                # answers 500 "past the max TTL, cannot renew" near the max TTL, which
+                # retries would only repeat while the token runs out.
+                retry=False,
             )
-        except (VaultPermissionError, VaultAuthError):
+        except (VaultPermissionError, VaultAuthError, VaultUnavailableError):
             logger.info("Vault refused to renew the token; logging in again")
             return None
         auth = (body or {}).get("auth") or {}
