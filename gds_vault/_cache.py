@@ -2,8 +2,9 @@
 
 A hit is one dict lookup and one clock comparison (the client inlines it). A miss takes
 the slow path here: concurrent misses for the same key wait for one loader, so 32
-threads asking for a cold secret cause one Vault read. ``invalidate`` bumps a
-generation counter so a read that started before it cannot store a stale value after.
+threads asking for a cold secret cause one Vault read. ``invalidate(path)`` bumps that
+path's generation, so a read of it that started before cannot store a stale value after
+(reads of other paths are unaffected), and callers after it do not join such a read.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Any
 
 
 class _Flight:
-    __slots__ = ("done", "error", "value")
+    __slots__ = ("done", "error", "path", "value")
 
-    def __init__(self) -> None:
+    def __init__(self, path: str) -> None:
+        self.path = path
         self.done = threading.Event()
         self.value: Any = None
         self.error: BaseException | None = None
@@ -31,7 +33,8 @@ class SecretCache:
         self.entries: dict[Hashable, tuple[float, Any, str]] = {}
         self._inflight: dict[Hashable, _Flight] = {}
         self._lock = threading.Lock()
-        self._generation = 0
+        self._generation = 0  # bumped by clear()
+        self._path_generations: dict[str, int] = {}  # bumped by invalidate(path)
 
     def after_fork(self) -> None:
         """In a forked child: new lock, no flights of the parent's threads."""
@@ -49,8 +52,8 @@ class SecretCache:
             flight = self._inflight.get(key)
             leader = flight is None
             if flight is None:
-                flight = self._inflight[key] = _Flight()
-            generation = self._generation
+                flight = self._inflight[key] = _Flight(path)
+            generation = (self._generation, self._path_generations.get(path, 0))
         if not leader:
             flight.done.wait()
             if flight.error is not None:
@@ -64,18 +67,22 @@ class SecretCache:
         else:
             flight.value = value
             with self._lock:
-                if generation == self._generation:
+                if generation == (self._generation, self._path_generations.get(path, 0)):
                     self.entries[key] = (self._clock() + self.ttl, value, path)
             return value
         finally:
             with self._lock:
-                self._inflight.pop(key, None)
+                if self._inflight.get(key) is flight:  # not a newer flight after invalidate
+                    del self._inflight[key]
             flight.done.set()
 
     def invalidate(self, path: str) -> int:
         """Drop every entry read from ``path``; returns how many were dropped."""
         with self._lock:
-            self._generation += 1
+            self._path_generations[path] = self._path_generations.get(path, 0) + 1
+            # Reads under way began before the change; callers from now on start a new one.
+            for key in [key for key, flight in self._inflight.items() if flight.path == path]:
+                del self._inflight[key]
             doomed = [key for key, entry in self.entries.items() if entry[2] == path]
             for key in doomed:
                 del self.entries[key]
@@ -84,4 +91,5 @@ class SecretCache:
     def clear(self) -> None:
         with self._lock:
             self._generation += 1
+            self._inflight.clear()
             self.entries.clear()
