@@ -329,8 +329,8 @@ def test_token_at_its_max_ttl(httpserver, sleeps):
     policy = fast_policy(sleeps)
     from gds_vault import AppRoleAuth
 
-    with VaultClient(httpserver.url_for("").rstrip("/"), auth=AppRoleAuth("role-id", "secret-id"),
-                     retry=policy, cache_ttl=0, timeout=0.5, clock=lambda: now[0]) as client:
+    auth = AppRoleAuth("role-id-fake", "secret-id-fake-maxttl")
+    with VaultClient(httpserver.url_for("").rstrip("/"), auth=auth, retry=policy, cache_ttl=0, timeout=0.5, clock=lambda: now[0]) as client:
         assert client.get_secret(FAKE_PATH) == FAKE_SECRET
         now[0] = 21.0  # past two thirds of the 30 s TTL: the next call refreshes the token
         outcome = bounded(lambda: client.get_secret(FAKE_PATH), limit_for(policy, 0.5))
