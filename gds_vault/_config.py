@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -45,10 +46,43 @@ class ClientSettings:
             raise VaultConfigError("retry must be a RetryPolicy.")
         if not isinstance(self.verify, bool | str):
             raise VaultConfigError("verify must be True, False, or a path to a CA file or directory.")
+        _check_client_cert(self.cert)
         if self.namespace is not None and not isinstance(self.namespace, str):
             raise VaultConfigError("namespace must be a string such as 'team-a'.")
         if self.namespace is not None:
             object.__setattr__(self, "namespace", self.namespace.strip("/") or None)
+
+
+def _check_client_cert(cert: object) -> None:
+    """A client certificate (and key) that cannot work is a config error now, not an
+    OSError or a TLS failure blamed on the CA at the first request."""
+    if cert is None:
+        return
+    if isinstance(cert, str):
+        cert_file, key_file = cert, None
+    elif isinstance(cert, tuple) and len(cert) == 2 and all(isinstance(p, str) for p in cert):
+        cert_file, key_file = cert
+    else:
+        raise VaultConfigError("cert must be a file path or a (certificate, key) pair of paths.")
+    for path, variable in ((cert_file, "VAULT_CLIENT_CERT"), (key_file, "VAULT_CLIENT_KEY")):
+        if path is not None and not os.path.isfile(path):
+            raise VaultConfigError(f"The client certificate file {path!r} does not exist; check {variable}.")
+    import ssl  # noqa: PLC0415 - only when a client certificate is configured
+
+    def no_passphrase() -> str:
+        # Without this OpenSSL would prompt on the terminal for an encrypted key's passphrase.
+        raise VaultConfigError(
+            "The client key (VAULT_CLIENT_KEY) is encrypted; give an unencrypted key file."
+        )
+
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert_file, key_file, no_passphrase)
+    except ssl.SSLError as exc:
+        raise VaultConfigError(
+            "The client certificate and key (VAULT_CLIENT_CERT, VAULT_CLIENT_KEY) cannot be "
+            "used: both must be PEM files and the key must belong to the certificate "
+            f"({exc.reason or type(exc).__name__})."
+        ) from None
 
 
 def _check_seconds(name: str, value: object, *, allow_zero: bool) -> None:
