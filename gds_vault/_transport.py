@@ -156,11 +156,26 @@ class Transport:
                 allow_redirects=False,
             )
         except requests.exceptions.SSLError as exc:
-            error = VaultConnectionError(
-                f"TLS verification failed for {self.addr}: set VAULT_CACERT (or VAULT_CAPATH) "
-                "to the CA certificate that signed Vault's certificate, or check that "
-                f"VAULT_ADDR names the host in that certificate ({_reason(exc)})."
-            )
+            reason = _reason(exc)
+            if "_ALERT_" in reason.upper():
+                # An alert sent by the server: it refused us, i.e. our client certificate.
+                advice = (
+                    "set VAULT_CLIENT_CERT and VAULT_CLIENT_KEY to your certificate and its key"
+                    if self.cert is None
+                    else "the certificate in VAULT_CLIENT_CERT is not one it trusts (another "
+                    "CA, expired or revoked); ask for one signed by the CA it trusts"
+                )
+                message = (
+                    f"Vault at {self.addr} refused the TLS connection because it requires a "
+                    f"client certificate it trusts (mutual TLS): {advice} ({reason})."
+                )
+            else:
+                message = (
+                    f"TLS verification failed for {self.addr}: set VAULT_CACERT (or VAULT_CAPATH) "
+                    "to the CA certificate that signed Vault's certificate, or check that "
+                    f"VAULT_ADDR names the host in that certificate ({reason})."
+                )
+            error = VaultConnectionError(message)
             error.retryable = False  # a certificate problem does not fix itself on retry
             raise error from exc
         except requests.exceptions.Timeout as exc:
