@@ -80,8 +80,8 @@ class Outcome:
     def saw(self) -> str:
         if self.error is None:
             return "success"
-        first = str(self.error).split(". ")[0].split("; ")[0]
-        return f"{type(self.error).__name__}: {first[:110]}"
+        text = " ".join(str(self.error).split())
+        return f"{type(self.error).__name__}: {text[:200]}{'...' if len(text) > 200 else ''}"
 
 
 def bounded(call: Callable[[], Any], limit: float) -> Outcome:

@@ -1,0 +1,161 @@
+"""Write RELIABILITY.md from a real run of the reliability tests.
+
+Usage (from the repository root, in the dev environment)::
+
+    python -m tests.reliability.report            # runs tests/reliability, writes RELIABILITY.md
+    python -m tests.reliability.report --output /tmp/R.md
+
+It runs ``pytest tests/reliability`` with ``RELIABILITY_ROWS`` naming a scratch file, into
+which the tests append one JSON row per fault, load run, process run and bad-input case,
+and reads the per-test outcomes from pytest's JUnit XML. The tests assert the outcomes;
+this only tabulates the figures of that run. Nothing is written if a test failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMAND = "python -m tests.reliability.report"
+
+
+def run_tests(rows: Path, junit: Path) -> tuple[int, float]:
+    env = {**os.environ, "RELIABILITY_ROWS": str(rows)}
+    started = datetime.now(timezone.utc)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/reliability", "-q", "-p", "no:cacheprovider",
+         f"--junitxml={junit}"],
+        cwd=ROOT, env=env, check=False,
+    )
+    return done.returncode, (datetime.now(timezone.utc) - started).total_seconds()
+
+
+def cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def table(headers: list[str], rows: list[list[object]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def outcomes(junit: Path) -> dict[str, tuple[str, float]]:
+    """``module::test`` -> (outcome, seconds) from pytest's JUnit XML."""
+    found = {}
+    for case in ET.parse(junit).iter("testcase"):
+        outcome = "passed"
+        for child in case:
+            if child.tag in ("failure", "error"):
+                outcome = "failed"
+            elif child.tag == "skipped":
+                outcome = "skipped"
+        module = case.get("classname", "").rsplit(".", 1)[-1]
+        found[f"{module}::{case.get('name')}"] = (outcome, float(case.get("time") or 0))
+    return found
+
+
+def render(rows: list[dict], junit: dict[str, tuple[str, float]], seconds: float) -> str:
+    by_table: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_table[row.pop("table")].append(row)
+    passed = sum(1 for outcome, _ in junit.values() if outcome == "passed")
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out = [
+        "# Reliability and security: figures",
+        "",
+        f"Produced by `{COMMAND}` (it runs `pytest tests/reliability` and tabulates what",
+        "the tests measured; the tests assert the outcomes, never the timings). Last run:",
+        f"{now}, Python {platform.python_version()}, {os.cpu_count()} CPUs, {passed} of",
+        f"{len(junit)} tests passed in {seconds:.0f} s.",
+        "",
+        "## Faults",
+        "",
+        "Injected for real: network faults by a TCP proxy between the client and the OpenBao",
+        "dev server (`tests/reliability/faultproxy.py`), crafted answers by pytest-httpserver,",
+        "server states on a real OpenBao server (a separate one for sealing and disabling a",
+        "mount), Snowflake faults on the Snowflake double. Retry policies are the default",
+        "shape scaled down (waits of 50 ms doubling to 0.4 s, up to 4 attempts, deadline 3 s",
+        "unless the row says otherwise) with a 0.5 s per-call timeout. *Attempts*: requests",
+        "the faulted operation made (Vault), or Snowflake login attempts. Every row is",
+        "asserted: the right data or the named typed error, attempts within the policy, and",
+        "no call longer than the deadline plus one timeout.",
+        "",
+    ]
+    out += table(
+        ["fault", "what was injected", "what the caller saw", "attempts", "seconds",
+         "policy deadline (s)"],
+        [[r["fault"], r["injected"], r["saw"], r["attempts"], r["seconds"], r["deadline"]]
+         for r in by_table["faults"]],
+    )
+    out += ["", "## Load and concurrency", "",
+            "Counts come from the OpenBao audit log and the Snowflake double's login counters.", ""]
+    out += table(["run", "operations", "errors", "seconds", "what it cost"],
+                 [[r["run"], r["operations"], r["errors"], r["seconds"], r["detail"]]
+                  for r in by_table["load"]])
+    out += ["", "## Processes", "",
+            "8 worker processes each read the secret with the process-wide default client and run",
+            "a query through `get_snowflake_connection()` (`tests/reliability/workers.py`).", ""]
+    out += table(["start method", "processes", "worked", "Vault logins per process",
+                  "Snowflake logins", "seconds (all)", "slowest process (s)"],
+                 [[r["method"], r["processes"], r["ok"], r["vault_logins_per_process"],
+                   r["snowflake_logins"], r["seconds"], r["slowest"]]
+                  for r in by_table["processes"]])
+    bad = by_table["bad_input"]
+    out += ["", "## Bad input", "",
+            f"{len(bad)} cases, each a typed error whose message says what to fix and shows no",
+            "offending value (or, for both password and key, the documented precedence). Cases",
+            "already pinned by other tests are referenced, not written twice.", ""]
+    out += table(["case", "error", "pinned by"],
+                 [[r["case"], r["error"], "tests/reliability/test_bad_input.py" if r["where"] == "here"
+                   else r["where"]] for r in bad])
+    tls = sorted((name, outcome) for name, (outcome, _) in junit.items()
+                 if name.startswith("test_mtls::"))
+    out += ["", "## Mutual TLS", "",
+            "An OpenBao server with a second listener requiring client certificates",
+            "(`tls_require_and_verify_client_cert = true`); CA, server and client certificates",
+            "made at test time. Verification by default, VAULT_CACERT / VAULT_CAPATH and",
+            "VAULT_SKIP_VERIFY are pinned against `-dev-tls` in `tests/vault/test_tls.py`.", ""]
+    out += table(["test", "outcome"], [[name.split("::", 1)[1], outcome] for name, outcome in tls])
+    out += ["", "## Secret hygiene", "",
+            "`tests/reliability/hygiene.py`, autouse for the whole suite through",
+            "`tests/conftest.py`: every test captures all log records at DEBUG from every",
+            "logger, every library error created and every library object made, and fails if",
+            "a known secret (everything given to `register_secret`: tokens, secret_ids, JWTs,",
+            "wrapping tokens, and what the test helpers write: passwords, private keys line by",
+            "line, passphrases, root and unseal keys) appears in a log message, an error message",
+            "or a repr.", ""]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.split("\n")[0])
+    parser.add_argument("--output", default=str(ROOT / "RELIABILITY.md"))
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="gds-reliability-") as scratch:
+        rows_file, junit_file = Path(scratch) / "rows.jsonl", Path(scratch) / "junit.xml"
+        rows_file.touch()
+        code, seconds = run_tests(rows_file, junit_file)
+        if code != 0:
+            print(f"{COMMAND}: the reliability tests failed (exit {code}); "
+                  "RELIABILITY.md was not written.", file=sys.stderr)
+            return 1
+        rows = [json.loads(line) for line in rows_file.read_text().splitlines() if line.strip()]
+        text = render(rows, outcomes(junit_file), seconds)
+    Path(args.output).write_text(text, encoding="utf-8")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
