@@ -20,6 +20,10 @@ snowflake-sqlalchemy does), and the pool replaces a connection whose session is 
   on a checked-out connection still fails (SQLAlchemy cannot know whether a
   transaction's earlier statements are lost), with ``connection_invalidated`` true, and
   the next checkout gets a new session. Only that connection is dropped.
+- After ``os.fork()`` (Airflow, multiprocessing) a pooled connection made in the parent
+  is not used in the child: at checkout the child drops it without closing it (closing
+  would log the parent's session out) and opens its own, as SQLAlchemy's pooling guide
+  recommends.
 
 ``pandas.read_sql(sql, engine)`` and ``DataFrame.to_sql(..., engine)`` check a
 connection out per call, so with pre-ping they survive idle expiry without any retry
@@ -29,6 +33,7 @@ in user code.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -85,12 +90,12 @@ def get_snowflake_engine(
     try:
         import sqlalchemy  # noqa: PLC0415 - optional and heavy: only when an engine is made
         from snowflake.sqlalchemy import snowdialect  # noqa: PLC0415, F401 - the dialect
-        from sqlalchemy import event  # noqa: PLC0415
-    except ImportError as exc:
+        from sqlalchemy import event, exc  # noqa: PLC0415
+    except ImportError as missing:
         raise ImportError(
             f"get_snowflake_engine needs SQLAlchemy and snowflake-sqlalchemy: {_INSTALL_HINT} "
-            f"({exc})"
-        ) from exc
+            f"({missing})"
+        ) from missing
 
     provider = SnowflakeConnectionProvider(
         secret_path,
@@ -126,6 +131,21 @@ def get_snowflake_engine(
             # A session expires on its own; the other pooled sessions may be fine (and the
             # pre-ping checks them at checkout anyway).
             context.invalidate_pool_on_disconnect = False
+
+    @event.listens_for(engine, "connect")
+    def _remember_process(dbapi_connection: Any, connection_record: Any) -> None:
+        connection_record.info["gds_pid"] = os.getpid()
+
+    @event.listens_for(engine, "checkout")
+    def _not_across_fork(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
+        pid = connection_record.info.get("gds_pid")
+        if pid is not None and pid != os.getpid():
+            # Forget the parent's connection without closing it: closing logs its session out.
+            connection_record.dbapi_connection = proxy.dbapi_connection = None
+            raise exc.DisconnectionError(
+                f"pooled Snowflake connection belongs to process {pid}; opening one for "
+                f"process {os.getpid()}"
+            )
 
     return engine
 

@@ -26,6 +26,15 @@ def test_plugin_is_registered_by_entry_point(pytestconfig):
     assert plugin is gds_snowflake.testing
 
 
+def test_public_surface():
+    """gds_snowflake.testing exports exactly these names, and each exists."""
+    assert sorted(gds_snowflake.testing.__all__) == [
+        "SnowflakeDouble", "SnowflakeTestUser", "create_snowflake_user",
+    ]
+    for name in gds_snowflake.testing.__all__:
+        assert getattr(gds_snowflake.testing, name) is not None
+
+
 def test_project_tests_use_the_plugins_double(snowflake_double, request):
     """The project's own tests get snowflake_double from the plugin, not from a conftest."""
     from tests.snowflake import conftest

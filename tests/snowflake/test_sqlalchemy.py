@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -148,3 +150,30 @@ def test_missing_extra_names_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "snowflake.sqlalchemy", None)
     with pytest.raises(ImportError, match=r"gds-vault-snowflake\[sqlalchemy\]"):
         get_snowflake_engine("secret/snowflake/etl")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_opens_its_own_connection(engine_for):
+    """A child forked with a pooled connection opens its own; the parent's session lives on."""
+    engine, user = engine_for(pool_size=1)
+    with engine.connect() as conn:
+        parent_session = conn.connection.dbapi_connection.session_id
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the case here
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 1
+        try:
+            with engine.connect() as conn:
+                own = conn.connection.dbapi_connection.session_id != parent_session
+                code = 0 if own and conn.execute(sa.text("select 5")).scalar() == 5 else 2
+            engine.dispose()  # closes the child's connection only
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert user.login_count == 2
+    with engine.connect() as conn:  # the parent's pooled session was not logged out
+        assert conn.connection.dbapi_connection.session_id == parent_session
+        assert conn.execute(sa.text("select 6")).scalar() == 6
+    assert user.login_count == 2
