@@ -164,7 +164,8 @@ def _describe_leak(secret: str, where: str, text: str) -> str:
         shown = "..." + shown[max(0, at - 150) : at + 160] + "..."
     return (
         f"secret hygiene: a known secret ({len(secret)} characters, registered with "
-        f"register_secret) appeared in the {where}:\n    {shown}"
+        f"register_secret) appeared in the {where}:\n    {shown}\n(If that value is not "
+        "really secret, a test registered a common word: give it a distinctive value.)"
     )
 
 

@@ -42,8 +42,9 @@ from tests.reliability.conftest import (
     fast_policy,
     write_row,
 )
-from tests.vault.test_faults import DATA, HTML_502, SECRET_PATH as FAKE_PATH, TOKEN, FakeVault
+from tests.vault.test_faults import DATA, HTML_502, TOKEN, FakeVault, fake  # noqa: F401
 from tests.vault.test_faults import SECRET as FAKE_SECRET
+from tests.vault.test_faults import SECRET_PATH as FAKE_PATH
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -168,14 +169,6 @@ def test_black_hole(rel, sleeps):
 
 
 # -- crafted answers (pytest-httpserver) ------------------------------------------------------
-
-
-@pytest.fixture
-def fake(httpserver):
-    vault = FakeVault(httpserver)
-    yield vault
-    for client in vault.clients:
-        client.close()
 
 
 def fake_client(fake: FakeVault, policy: RetryPolicy) -> VaultClient:
