@@ -105,7 +105,7 @@ def test_vault_down_for_3_s_mid_run(rel, sleeps):
     threading.Timer(3.0, rel.proxy.set, ("pass",)).start()
     outcome = bounded(lambda: client.get_secret(SECRET_PATH), limit_for(policy, 0.5))
     assert outcome.error is None and outcome.value == SECRET
-    assert outcome.seconds >= 2.5  # it really waited for Vault to come back
+    assert len(sleeps.waits) >= 2  # it retried through the outage rather than failing
     assert rel.logins_since(mark) == 0  # the token outlived the outage
     check_and_row("Vault down 3 s mid-run", "connection refused for 3 s, then back", outcome,
                   policy, 0.5, len(sleeps.waits) + 1)
