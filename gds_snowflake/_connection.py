@@ -42,6 +42,7 @@ class VaultSnowflakeConnection:
         self._open = opener
         self._describe = describe  # "user X from secret P", for logs and errors
         self._autocommit = autocommit
+        self._autocommit_set = False  # autocommit() was called: re-apply to new sessions
         self._lock = threading.Lock()
         self._raw = opener()
         self._pid = os.getpid()
@@ -69,9 +70,15 @@ class VaultSnowflakeConnection:
         self._orphans.append(self._raw)  # never closed here: that would end the parent's session
         self._pid = os.getpid()
         logger.info("Forked process: opening its own Snowflake session for %s", self._describe)
-        self._raw = self._open()
+        self._raw = self._open_session()
         self._generation += 1
         self._in_transaction = False
+
+    def _open_session(self) -> Any:
+        raw = self._open()
+        if self._autocommit_set:  # the opener's arguments predate autocommit()
+            raw.autocommit(self._autocommit)
+        return raw
 
     def reconnect(self, cause: BaseException | None = None, *, seen_generation: int | None = None) -> None:
         """Log in again, replacing the session; a no-op if another thread just did."""
@@ -85,7 +92,7 @@ class VaultSnowflakeConnection:
                     errno_of(cause),
                 )
             old = self._raw
-            self._raw = self._open()
+            self._raw = self._open_session()
             self._generation += 1
             self.reconnects += 1
             lost_transaction = self._in_transaction
@@ -106,6 +113,13 @@ class VaultSnowflakeConnection:
     def cursor(self, cursor_class: Any = None) -> ReauthCursor:
         """A cursor whose statements survive session expiry."""
         return ReauthCursor(self, cursor_class)
+
+    def autocommit(self, mode: bool) -> None:
+        """Switch autocommit; sessions opened after a re-login get the same mode."""
+        self.raw.autocommit(mode)
+        self._autocommit, self._autocommit_set = mode, True
+        if mode:  # switching it on commits an open transaction
+            self._in_transaction = False
 
     def commit(self) -> None:
         self.raw.commit()

@@ -256,6 +256,23 @@ def test_transaction_lost_is_not_rerun(world):
     conn.close()
 
 
+def test_autocommit_switched_off_later_is_a_transaction_too(world):
+    """After conn.autocommit(False), expiry in a transaction is not re-run; new sessions keep it."""
+    user, path = world.user(password="pw-autocommit", database="AC_DB", schema="PUBLIC")
+    conn = get_snowflake_connection(path, vault_client=world.client(), **world.connect_kwargs())
+    cursor = conn.cursor()
+    cursor.execute("create or replace table ac_rows (id int)")
+    conn.autocommit(False)
+    cursor.execute("insert into ac_rows values (1)")
+    world.snowflake.expire_sessions(user)
+    with pytest.raises(SnowflakeTransactionLostError):
+        cursor.execute("insert into ac_rows values (2)")
+    cursor.execute("insert into ac_rows values (3)")  # the new session: autocommit still off
+    conn.rollback()
+    assert cursor.execute("select count(*) from ac_rows").fetchall() == [(0,)]
+    conn.close()
+
+
 def test_explicit_arguments_override_secret_and_environment(world, monkeypatch):
     """Explicit arguments beat SNOWFLAKE_* variables, which beat the secret's fields."""
     _, path = world.user(password="pw-args", warehouse="SECRET_WH", role="SECRET_ROLE", database="SECRET_DB")
