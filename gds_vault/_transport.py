@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from gds_vault import _deadline
 from gds_vault._errors import (
     VaultAuthError,
     VaultConnectionError,
@@ -91,6 +92,7 @@ class Transport:
         session.headers["X-Vault-Request"] = "true"
         if self.namespace:
             session.headers["X-Vault-Namespace"] = self.namespace
+        _deadline.install(session)  # the timeout bounds each whole answer, not each read
         return session
 
     def reset_after_fork(self) -> None:
@@ -146,15 +148,16 @@ class Transport:
             silence_insecure_request_warnings(urlsplit(self.addr).hostname or "")
         started = time.perf_counter()
         try:
-            response = self.session().request(
-                method,
-                url,
-                headers=headers,
-                json=json,
-                params=params,
-                timeout=self.timeout,
-                allow_redirects=False,
-            )
+            with _deadline.bounded(time.monotonic() + self.timeout):
+                response = self.session().request(
+                    method,
+                    url,
+                    headers=headers,
+                    json=json,
+                    params=params,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
         except requests.exceptions.SSLError as exc:
             reason = _reason(exc)
             if "_ALERT_" in reason.upper():
@@ -178,12 +181,14 @@ class Transport:
             error = VaultConnectionError(message)
             error.retryable = False  # a certificate problem does not fix itself on retry
             raise error from exc
-        except requests.exceptions.Timeout as exc:
-            raise VaultTimeoutError(
-                f"Vault at {self.addr} did not answer {method} /v1/{path} within "
-                f"{self.timeout:g} s; check that it is healthy, or raise VAULT_CLIENT_TIMEOUT."
-            ) from exc
         except requests.exceptions.RequestException as exc:
+            # requests reports a timeout while reading the body as a ConnectionError.
+            if isinstance(exc, requests.exceptions.Timeout) or _timed_out(exc):
+                raise VaultTimeoutError(
+                    f"Vault at {self.addr} did not answer {method} /v1/{path} within "
+                    f"{self.timeout:g} s; check that it is healthy, or raise "
+                    "VAULT_CLIENT_TIMEOUT."
+                ) from exc
             raise VaultConnectionError(
                 f"Could not reach Vault at {self.addr} ({_reason(exc)}); check VAULT_ADDR "
                 "and that the server is running and reachable from here."
@@ -342,6 +347,18 @@ def _retry_after(response: requests.Response) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a transport error was caused by a read timing out."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # the chain is short; the bound guards against cycles
+        if seen is None:
+            return False
+        if isinstance(seen, TimeoutError) or type(seen).__name__ == "ReadTimeoutError":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _reason(exc: BaseException) -> str:
