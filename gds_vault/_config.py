@@ -66,7 +66,9 @@ def _check_client_cert(cert: object) -> None:
         raise VaultConfigError("cert must be a file path or a (certificate, key) pair of paths.")
     for path, variable in ((cert_file, "VAULT_CLIENT_CERT"), (key_file, "VAULT_CLIENT_KEY")):
         if path is not None and not os.path.isfile(path):
-            raise VaultConfigError(f"The client certificate file {path!r} does not exist; check {variable}.")
+            raise VaultConfigError(
+                f"The client certificate file {path!r} does not exist; check {variable}."
+            )
     import ssl  # noqa: PLC0415 - only when a client certificate is configured
 
     def no_passphrase() -> str:
