@@ -9,6 +9,7 @@ and a real server.
         proxy.set("reset", times=1)      # the next response is cut half-way with a RST
         proxy.set("delay", seconds=2)    # each response held back 2 s
         proxy.set("blackhole")           # requests swallowed, never answered
+        proxy.set("trickle", seconds=0.05)  # answers sent one byte every 50 ms
         proxy.set("pass")                # a transparent proxy again
 
 ``times=n`` applies a fault to the next ``n`` requests only, then passes through again.
@@ -28,7 +29,7 @@ import struct
 import threading
 import time
 
-MODES = ("pass", "refuse", "reset", "delay", "blackhole")
+MODES = ("pass", "refuse", "reset", "delay", "blackhole", "trickle")
 _REQUEST_LINE = re.compile(rb"^(GET|POST|PUT|DELETE|LIST|PATCH|HEAD) (\S+) HTTP/1\.[01]\r\n")
 _CHUNK = 65536
 
@@ -202,7 +203,12 @@ class FaultProxy:
                         break
                     if mode == "delay":
                         time.sleep(seconds)
-                    client.sendall(data)
+                    if mode == "trickle":
+                        for index in range(len(data)):
+                            client.sendall(data[index : index + 1])
+                            time.sleep(seconds)
+                    else:
+                        client.sendall(data)
         except (OSError, ValueError):
             pass  # a side closed, or "refuse" reset everything
         with self._lock:

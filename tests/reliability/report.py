@@ -29,6 +29,41 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMAND = "python -m tests.reliability.report"
 
 
+DEFECTS = [
+    ("gds_vault/_client.py", "a dead token plus a destroyed secret_id made a read log in two or "
+     "three times (the failed re-login during KV mount detection was taken for 'detection "
+     "forbidden' and the layout guessed with more logins); now one login, then VaultAuthError."),
+    ("gds_vault/_client.py", "a KV mount remembered once was trusted for ever: after the mount "
+     "was disabled and mounted again as KV v1 the client kept answering 'no secret'; a 404 "
+     "from a remembered mount now re-detects it once, and a disabled mount is named as such."),
+    ("gds_vault/_token.py", "near the max TTL OpenBao answers renew-self with 500 'past the max "
+     "TTL, cannot renew'; the client retried it 4 times holding the token lock while the token "
+     "ran out; renewal is now tried once and a refusal leads straight to a new login."),
+    ("gds_vault/_cache.py", "invalidate(path) dropped in-flight reads of every path (a global "
+     "generation): under load 32% more Vault reads than misses; and a caller after "
+     "invalidate could join a read begun before it and get the old value."),
+    ("gds_vault/_config.py", "a missing VAULT_CLIENT_CERT file escaped as a bare OSError at the "
+     "first request, a key of another certificate was blamed on VAULT_CACERT, and an encrypted "
+     "key made OpenSSL prompt on the terminal; all are now VaultConfigError when the client is "
+     "built."),
+    ("gds_vault/_transport.py", "a server refusing the client certificate (mutual TLS) was "
+     "reported as 'set VAULT_CACERT'; a TLS alert from the server now asks for "
+     "VAULT_CLIENT_CERT/VAULT_CLIENT_KEY (or a certificate it trusts)."),
+    ("gds_vault/_transport.py, gds_vault/_deadline.py", "the timeout bounded each socket read, "
+     "not the answer: a server trickling a byte every 20 ms held a read for as long as the "
+     "answer lasted (10 s for one small secret with a 0.5 s timeout); the timeout now bounds "
+     "each whole answer, headers and body, and a timeout in the body is a VaultTimeoutError."),
+    ("gds_vault/testing.py", "OpenBaoServer.unseal() usually failed: the dev server answers its "
+     "health check before printing the unseal key; it now waits for the key."),
+]
+NOT_COVERED = [
+    "Through an HTTP proxy (HTTPS_PROXY) the per-answer deadline does not apply: the proxy's "
+    "connection pools are requests' own; each read is still bounded by the timeout.",
+    "Packet loss at connect time (SYN dropped) cannot be made on loopback without root "
+    "firewall rules; the black hole (connection accepted, never answered) stands in for it.",
+]
+
+
 def run_tests(rows: Path, junit: Path) -> tuple[int, float]:
     env = {**os.environ, "RELIABILITY_ROWS": str(rows)}
     started = datetime.now(timezone.utc)
@@ -135,6 +170,10 @@ def render(rows: list[dict], junit: dict[str, tuple[str, float]], seconds: float
             "wrapping tokens, and what the test helpers write: passwords, private keys line by",
             "line, passphrases, root and unseal keys) appears in a log message, an error message",
             "or a repr.", ""]
+    out += ["## Defects these tests exposed, fixed in the code", ""]
+    out += [f"- `{where}`: {what}" for where, what in DEFECTS]
+    out += ["", "## Not covered", ""]
+    out += [f"- {what}" for what in NOT_COVERED]
     return "\n".join(out) + "\n"
 
 

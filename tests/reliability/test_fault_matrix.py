@@ -168,6 +168,22 @@ def test_black_hole(rel, sleeps):
     assert client.get_secret(SECRET_PATH) == SECRET
 
 
+def test_answer_trickled_byte_by_byte(rel, sleeps):
+    """An answer trickled a byte every 20 ms (each read within the timeout, the whole far
+    beyond it): VaultTimeoutError per attempt, the call bounded by the deadline, then recovery."""
+    policy = fast_policy(sleeps, attempts=3)
+    client = rel.client(retry=policy)
+    client.login()
+    rel.proxy.set("trickle", seconds=0.02)
+    outcome = bounded(lambda: client.get_secret(SECRET_PATH), limit_for(policy, 0.5))
+    assert isinstance(outcome.error, VaultTimeoutError)
+    assert len(sleeps.waits) + 1 == policy.attempts
+    check_and_row("Answer trickled byte by byte", "one byte every 20 ms (timeout 0.5 s)", outcome,
+                  policy, 0.5, len(sleeps.waits) + 1)
+    rel.proxy.set("pass")
+    assert client.get_secret(SECRET_PATH) == SECRET
+
+
 # -- crafted answers (pytest-httpserver) ------------------------------------------------------
 
 
