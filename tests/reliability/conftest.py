@@ -28,6 +28,7 @@ from tests.reliability.faultproxy import FaultProxy
 # here: pytest makes one more instance of its session fixtures for this folder.
 from tests.snowflake import conftest as _snowflake_conftest
 from tests.snowflake.conftest import rsa_key, world, world_servers  # noqa: F401
+from tests.vault.test_faults import fake  # noqa: F401 - pytest-httpserver posing as Vault
 
 if hasattr(_snowflake_conftest, "snowflake_double"):  # else the gds_snowflake plugin's
     snowflake_double = _snowflake_conftest.snowflake_double
@@ -61,11 +62,18 @@ class CountingSleep:
         self.waits.clear()
 
 
-def fast_policy(sleep: CountingSleep, *, attempts: int = 4, deadline: float = 3.0,
-                max_wait: float = 0.4) -> RetryPolicy:
+def fast_policy(
+    sleep: CountingSleep, *, attempts: int = 4, deadline: float = 3.0, max_wait: float = 0.4
+) -> RetryPolicy:
     """Real backoff, scaled down: 50 ms doubling to ``max_wait``, 20 ms jitter."""
-    return RetryPolicy(attempts=attempts, initial_wait=0.05, max_wait=max_wait, jitter=0.02,
-                       deadline=deadline, sleep=sleep)
+    return RetryPolicy(
+        attempts=attempts,
+        initial_wait=0.05,
+        max_wait=max_wait,
+        jitter=0.02,
+        deadline=deadline,
+        sleep=sleep,
+    )
 
 
 @dataclass
@@ -92,7 +100,7 @@ def bounded(call: Callable[[], Any], limit: float) -> Outcome:
     def run() -> None:
         try:
             outcome.value = call()
-        except Exception as exc:  # noqa: BLE001 - reported to the test
+        except Exception as exc:
             outcome.error = exc
         outcome.seconds = time.monotonic() - started
 
@@ -126,8 +134,9 @@ class Rel:
         role_id, secret_id = self.server.approle(name, policies=["rel-reader"], **options)
         return name, AppRoleAuth(role_id, secret_id)
 
-    def client(self, *, direct: bool = False, auth: AppRoleAuth | None = None,
-               **kwargs: Any) -> VaultClient:
+    def client(
+        self, *, direct: bool = False, auth: AppRoleAuth | None = None, **kwargs: Any
+    ) -> VaultClient:
         """A client through the proxy (or ``direct``ly), closed after the test."""
         kwargs.setdefault("timeout", 0.5)
         kwargs.setdefault("cache_ttl", 0)

@@ -22,6 +22,7 @@ would; any later mode listens again on the same port.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import select
 import socket
@@ -36,14 +37,10 @@ _CHUNK = 65536
 
 def _hard_close(sock: socket.socket) -> None:
     """Close with a TCP RST instead of a FIN (SO_LINGER with a zero timeout)."""
-    try:
+    with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-    try:
+    with contextlib.suppress(OSError):
         sock.close()
-    except OSError:
-        pass
 
 
 class FaultProxy:
@@ -218,7 +215,5 @@ class FaultProxy:
         if mode == "reset":
             _hard_close(client)
         else:
-            try:
+            with contextlib.suppress(OSError):
                 client.close()
-            except OSError:
-                pass

@@ -36,10 +36,13 @@ from gds_vault.testing import register_written_secret
 
 __all__ = ["find_leaks", "register", "secret_hygiene"]
 
+
 def register(*values: object) -> None:
     """Make values known secrets (a PEM text also registers each of its base64 lines)."""
     for value in values:
-        register_written_secret(value.decode("utf-8", "replace") if isinstance(value, bytes) else value)
+        register_written_secret(
+            value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        )
 
 
 class _Watch:
@@ -64,14 +67,16 @@ class _CaptureHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken record is not our failure to report
+        except Exception:
             message = str(record.msg)
         _watch.texts.append((f"log record of {record.name} ({record.levelname})", message))
         exc = record.exc_info[1] if record.exc_info else None
         if exc is not None:
-            _watch.texts.append((f"exception logged by {record.name}", f"{type(exc).__name__}: {exc}"))
+            _watch.texts.append(
+                (f"exception logged by {record.name}", f"{type(exc).__name__}: {exc}")
+            )
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+    def handleError(self, record: logging.LogRecord) -> None:
         pass
 
     # Called from many threads at once; list.append needs no lock, so skip Handler's.
@@ -98,8 +103,17 @@ def _object_classes() -> list[type]:
     from gds_vault._token import _TokenState
 
     return [
-        VaultClient, ClientSettings, AppRoleAuth, TokenAuth, JWTAuth, LoginResult, _TokenState,
-        SnowflakeConnectionProvider, VaultSnowflakeConnection, SnowflakeCredentials, LoadedKey,
+        VaultClient,
+        ClientSettings,
+        AppRoleAuth,
+        TokenAuth,
+        JWTAuth,
+        LoginResult,
+        _TokenState,
+        SnowflakeConnectionProvider,
+        VaultSnowflakeConnection,
+        SnowflakeCredentials,
+        LoadedKey,
     ]
 
 
@@ -152,7 +166,7 @@ def _texts(watch: _Watch) -> Iterable[tuple[str, str]]:
     for obj in watch.objects:
         try:
             text = repr(obj)
-        except Exception:  # noqa: BLE001, S112 - an object whose init failed half-way
+        except Exception:  # noqa: S112 - an object whose init failed half-way
             continue
         yield f"repr() of {type(obj).__name__}", text
 

@@ -30,31 +30,55 @@ COMMAND = "python -m tests.reliability.report"
 
 
 DEFECTS = [
-    ("gds_vault/_client.py", "a dead token plus a destroyed secret_id made a read log in two or "
-     "three times (the failed re-login during KV mount detection was taken for 'detection "
-     "forbidden' and the layout guessed with more logins); now one login, then VaultAuthError."),
-    ("gds_vault/_client.py", "a KV mount remembered once was trusted for ever: after the mount "
-     "was disabled and mounted again as KV v1 the client kept answering 'no secret'; a 404 "
-     "from a remembered mount now re-detects it once, and a disabled mount is named as such."),
-    ("gds_vault/_token.py", "near the max TTL OpenBao answers renew-self with 500 'past the max "
-     "TTL, cannot renew'; the client retried it 4 times holding the token lock while the token "
-     "ran out; renewal is now tried once and a refusal leads straight to a new login."),
-    ("gds_vault/_cache.py", "invalidate(path) dropped in-flight reads of every path (a global "
-     "generation): under load 32% more Vault reads than misses; and a caller after "
-     "invalidate could join a read begun before it and get the old value."),
-    ("gds_vault/_config.py", "a missing VAULT_CLIENT_CERT file escaped as a bare OSError at the "
-     "first request, a key of another certificate was blamed on VAULT_CACERT, and an encrypted "
-     "key made OpenSSL prompt on the terminal; all are now VaultConfigError when the client is "
-     "built."),
-    ("gds_vault/_transport.py", "a server refusing the client certificate (mutual TLS) was "
-     "reported as 'set VAULT_CACERT'; a TLS alert from the server now asks for "
-     "VAULT_CLIENT_CERT/VAULT_CLIENT_KEY (or a certificate it trusts)."),
-    ("gds_vault/_transport.py, gds_vault/_deadline.py", "the timeout bounded each socket read, "
-     "not the answer: a server trickling a byte every 20 ms held a read for as long as the "
-     "answer lasted (10 s for one small secret with a 0.5 s timeout); the timeout now bounds "
-     "each whole answer, headers and body, and a timeout in the body is a VaultTimeoutError."),
-    ("gds_vault/testing.py", "OpenBaoServer.unseal() usually failed: the dev server answers its "
-     "health check before printing the unseal key; it now waits for the key."),
+    (
+        "gds_vault/_client.py",
+        "a dead token plus a destroyed secret_id made a read log in two or "
+        "three times (the failed re-login during KV mount detection was taken for 'detection "
+        "forbidden' and the layout guessed with more logins); now one login, then VaultAuthError.",
+    ),
+    (
+        "gds_vault/_client.py",
+        "a KV mount remembered once was trusted for ever: after the mount "
+        "was disabled and mounted again as KV v1 the client kept answering 'no secret'; a 404 "
+        "from a remembered mount now re-detects it once, and a disabled mount is named as such.",
+    ),
+    (
+        "gds_vault/_token.py",
+        "near the max TTL OpenBao answers renew-self with 500 'past the max "
+        "TTL, cannot renew'; the client retried it 4 times holding the token lock while the token "
+        "ran out; renewal is now tried once and a refusal leads straight to a new login.",
+    ),
+    (
+        "gds_vault/_cache.py",
+        "invalidate(path) dropped in-flight reads of every path (a global "
+        "generation): under load 32% more Vault reads than misses; and a caller after "
+        "invalidate could join a read begun before it and get the old value.",
+    ),
+    (
+        "gds_vault/_config.py",
+        "a missing VAULT_CLIENT_CERT file escaped as a bare OSError at the "
+        "first request, a key of another certificate was blamed on VAULT_CACERT, and an encrypted "
+        "key made OpenSSL prompt on the terminal; all are now VaultConfigError when the client is "
+        "built.",
+    ),
+    (
+        "gds_vault/_transport.py",
+        "a server refusing the client certificate (mutual TLS) was "
+        "reported as 'set VAULT_CACERT'; a TLS alert from the server now asks for "
+        "VAULT_CLIENT_CERT/VAULT_CLIENT_KEY (or a certificate it trusts).",
+    ),
+    (
+        "gds_vault/_transport.py, gds_vault/_deadline.py",
+        "the timeout bounded each socket read, "
+        "not the answer: a server trickling a byte every 20 ms held a read for as long as the "
+        "answer lasted (10 s for one small secret with a 0.5 s timeout); the timeout now bounds "
+        "each whole answer, headers and body, and a timeout in the body is a VaultTimeoutError.",
+    ),
+    (
+        "gds_vault/testing.py",
+        "OpenBaoServer.unseal() usually failed: the dev server answers its "
+        "health check before printing the unseal key; it now waits for the key.",
+    ),
 ]
 NOT_COVERED = [
     "Through an HTTP proxy (HTTPS_PROXY) the per-answer deadline does not apply: the proxy's "
@@ -68,9 +92,19 @@ def run_tests(rows: Path, junit: Path) -> tuple[int, float]:
     env = {**os.environ, "RELIABILITY_ROWS": str(rows)}
     started = datetime.now(timezone.utc)
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/reliability", "-q", "-p", "no:cacheprovider",
-         f"--junitxml={junit}"],
-        cwd=ROOT, env=env, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/reliability",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={junit}",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=False,
     )
     return done.returncode, (datetime.now(timezone.utc) - started).total_seconds()
 
@@ -88,7 +122,7 @@ def table(headers: list[str], rows: list[list[object]]) -> list[str]:
 def outcomes(junit: Path) -> dict[str, tuple[str, float]]:
     """``module::test`` -> (outcome, seconds) from pytest's JUnit XML."""
     found = {}
-    for case in ET.parse(junit).iter("testcase"):
+    for case in ET.parse(junit).iter("testcase"):  # noqa: S314 - the file pytest just wrote
         outcome = "passed"
         for child in case:
             if child.tag in ("failure", "error"):
@@ -128,48 +162,112 @@ def render(rows: list[dict], junit: dict[str, tuple[str, float]], seconds: float
         "",
     ]
     out += table(
-        ["fault", "what was injected", "what the caller saw", "attempts", "seconds",
-         "policy deadline (s)"],
-        [[r["fault"], r["injected"], r["saw"], r["attempts"], r["seconds"], r["deadline"]]
-         for r in by_table["faults"]],
+        [
+            "fault",
+            "what was injected",
+            "what the caller saw",
+            "attempts",
+            "seconds",
+            "policy deadline (s)",
+        ],
+        [
+            [r["fault"], r["injected"], r["saw"], r["attempts"], r["seconds"], r["deadline"]]
+            for r in by_table["faults"]
+        ],
     )
-    out += ["", "## Load and concurrency", "",
-            "Counts come from the OpenBao audit log and the Snowflake double's login counters.", ""]
-    out += table(["run", "operations", "errors", "seconds", "what it cost"],
-                 [[r["run"], r["operations"], r["errors"], r["seconds"], r["detail"]]
-                  for r in by_table["load"]])
-    out += ["", "## Processes", "",
-            "8 worker processes each read the secret with the process-wide default client and run",
-            "a query through `get_snowflake_connection()` (`tests/reliability/workers.py`).", ""]
-    out += table(["start method", "processes", "worked", "Vault logins per process",
-                  "Snowflake logins", "seconds (all)", "slowest process (s)"],
-                 [[r["method"], r["processes"], r["ok"], r["vault_logins_per_process"],
-                   r["snowflake_logins"], r["seconds"], r["slowest"]]
-                  for r in by_table["processes"]])
+    out += [
+        "",
+        "## Load and concurrency",
+        "",
+        "Counts come from the OpenBao audit log and the Snowflake double's login counters.",
+        "",
+    ]
+    out += table(
+        ["run", "operations", "errors", "seconds", "what it cost"],
+        [
+            [r["run"], r["operations"], r["errors"], r["seconds"], r["detail"]]
+            for r in by_table["load"]
+        ],
+    )
+    out += [
+        "",
+        "## Processes",
+        "",
+        "8 worker processes each read the secret with the process-wide default client and run",
+        "a query through `get_snowflake_connection()` (`tests/reliability/workers.py`).",
+        "",
+    ]
+    out += table(
+        [
+            "start method",
+            "processes",
+            "worked",
+            "Vault logins per process",
+            "Snowflake logins",
+            "seconds (all)",
+            "slowest process (s)",
+        ],
+        [
+            [
+                r["method"],
+                r["processes"],
+                r["ok"],
+                r["vault_logins_per_process"],
+                r["snowflake_logins"],
+                r["seconds"],
+                r["slowest"],
+            ]
+            for r in by_table["processes"]
+        ],
+    )
     bad = by_table["bad_input"]
-    out += ["", "## Bad input", "",
-            f"{len(bad)} cases, each a typed error whose message says what to fix and shows no",
-            "offending value (or, for both password and key, the documented precedence). Cases",
-            "already pinned by other tests are referenced, not written twice.", ""]
-    out += table(["case", "error", "pinned by"],
-                 [[r["case"], r["error"], "tests/reliability/test_bad_input.py" if r["where"] == "here"
-                   else r["where"]] for r in bad])
-    tls = sorted((name, outcome) for name, (outcome, _) in junit.items()
-                 if name.startswith("test_mtls::"))
-    out += ["", "## Mutual TLS", "",
-            "An OpenBao server with a second listener requiring client certificates",
-            "(`tls_require_and_verify_client_cert = true`); CA, server and client certificates",
-            "made at test time. Verification by default, VAULT_CACERT / VAULT_CAPATH and",
-            "VAULT_SKIP_VERIFY are pinned against `-dev-tls` in `tests/vault/test_tls.py`.", ""]
+    out += [
+        "",
+        "## Bad input",
+        "",
+        f"{len(bad)} cases, each a typed error whose message says what to fix and shows no",
+        "offending value (or, for both password and key, the documented precedence). Cases",
+        "already pinned by other tests are referenced, not written twice.",
+        "",
+    ]
+    out += table(
+        ["case", "error", "pinned by"],
+        [
+            [
+                r["case"],
+                r["error"],
+                "tests/reliability/test_bad_input.py" if r["where"] == "here" else r["where"],
+            ]
+            for r in bad
+        ],
+    )
+    tls = sorted(
+        (name, outcome) for name, (outcome, _) in junit.items() if name.startswith("test_mtls::")
+    )
+    out += [
+        "",
+        "## Mutual TLS",
+        "",
+        "An OpenBao server with a second listener requiring client certificates",
+        "(`tls_require_and_verify_client_cert = true`); CA, server and client certificates",
+        "made at test time. Verification by default, VAULT_CACERT / VAULT_CAPATH and",
+        "VAULT_SKIP_VERIFY are pinned against `-dev-tls` in `tests/vault/test_tls.py`.",
+        "",
+    ]
     out += table(["test", "outcome"], [[name.split("::", 1)[1], outcome] for name, outcome in tls])
-    out += ["", "## Secret hygiene", "",
-            "`tests/reliability/hygiene.py`, autouse for the whole suite through",
-            "`tests/conftest.py`: every test captures all log records at DEBUG from every",
-            "logger, every library error created and every library object made, and fails if",
-            "a known secret (everything given to `register_secret`: tokens, secret_ids, JWTs,",
-            "wrapping tokens, and what the test helpers write: passwords, private keys line by",
-            "line, passphrases, root and unseal keys) appears in a log message, an error message",
-            "or a repr.", ""]
+    out += [
+        "",
+        "## Secret hygiene",
+        "",
+        "`tests/reliability/hygiene.py`, autouse for the whole suite through",
+        "`tests/conftest.py`: every test captures all log records at DEBUG from every",
+        "logger, every library error created and every library object made, and fails if",
+        "a known secret (everything given to `register_secret`: tokens, secret_ids, JWTs,",
+        "wrapping tokens, and what the test helpers write: passwords, private keys line by",
+        "line, passphrases, root and unseal keys) appears in a log message, an error message",
+        "or a repr.",
+        "",
+    ]
     out += ["## Defects these tests exposed, fixed in the code", ""]
     out += [f"- `{where}`: {what}" for where, what in DEFECTS]
     out += ["", "## Not covered", ""]
@@ -186,8 +284,11 @@ def main(argv: list[str] | None = None) -> int:
         rows_file.touch()
         code, seconds = run_tests(rows_file, junit_file)
         if code != 0:
-            print(f"{COMMAND}: the reliability tests failed (exit {code}); "
-                  "RELIABILITY.md was not written.", file=sys.stderr)
+            print(
+                f"{COMMAND}: the reliability tests failed (exit {code}); "
+                "RELIABILITY.md was not written.",
+                file=sys.stderr,
+            )
             return 1
         rows = [json.loads(line) for line in rows_file.read_text().splitlines() if line.strip()]
         text = render(rows, outcomes(junit_file), seconds)

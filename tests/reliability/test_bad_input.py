@@ -87,58 +87,148 @@ def empty_file(tmp_path, name: str) -> str:
 
 
 CASES = [
-    Case("VAULT_ADDR with user:password@", client_from(VAULT_ADDR=f"https://etl:{PASSWORD}@vault:8200"),
-         VaultConfigError, "must not carry credentials", (PASSWORD,)),
-    Case("VAULT_ADDR as a bare host name", client_from(VAULT_ADDR="vault"), VaultConfigError,
-         "needs a scheme and a host"),
-    Case("VAULT_ADDR with a query string", client_from(VAULT_ADDR="https://vault:8200?token=x"),
-         VaultConfigError, "give only scheme, host and port"),
-    Case("VAULT_SECRET_ID_WRAPPED not a boolean",
-         client_from(VAULT_TOKEN="", VAULT_ROLE_ID="role", VAULT_SECRET_ID=SECRET_ID,
-                     VAULT_SECRET_ID_WRAPPED="perhaps"),
-         VaultConfigError, "VAULT_SECRET_ID_WRAPPED", (SECRET_ID,)),
-    Case("VAULT_SECRET_ID and VAULT_SECRET_ID_FILE together",
-         lambda tmp_path: AppRoleAuth("role", SECRET_ID, secret_id_file=tmp_path / "sid"),
-         VaultConfigError, "not both", (SECRET_ID,)),
-    Case("empty secret_id file",
-         login_with(lambda tmp_path: AppRoleAuth("role", secret_id_file=empty_file(tmp_path, "sid"))),
-         VaultConfigError, "VAULT_SECRET_ID_FILE"),
-    Case("empty token file",
-         login_with(lambda tmp_path: TokenAuth(token_file=empty_file(tmp_path, "token"))),
-         VaultConfigError, "VAULT_TOKEN_FILE"),
-    Case("unreadable JWT file",
-         login_with(lambda tmp_path: JWTAuth("etl", jwt_file=tmp_path / "no-such-jwt")),
-         VaultConfigError, "VAULT_JWT_FILE"),
-    Case("JWT file that is a directory",
-         login_with(lambda tmp_path: JWTAuth("etl", jwt_file=tmp_path)),
-         VaultConfigError, "VAULT_JWT_FILE"),
-    Case("path with a query character", get_secret("secret/app?version=2"), VaultPathError,
-         "cannot appear in a Vault path"),
-    Case("path with a control character", get_secret("secret/a\x00pp"), VaultPathError,
-         "control character"),
-    Case("RetryPolicy with a negative wait",
-         lambda tmp_path: RetryPolicy(initial_wait=-1), VaultConfigError, "number of seconds >= 0"),
-    Case("RetryPolicy with zero attempts",
-         lambda tmp_path: RetryPolicy(attempts=0), VaultConfigError, "at least 1"),
-    Case("secret that is not a mapping", parsed(["user", PASSWORD]), SnowflakeSecretError,
-         "not a set of fields", (PASSWORD,)),
-    Case("user that is not text", parsed({"user": 42, "password": PASSWORD}), SnowflakeSecretError,
-         "store it as a string", (PASSWORD,)),
-    Case("password that is not text", parsed({"user": "ETL", "password": {"value": PASSWORD}}),
-         SnowflakeSecretError, "store it as a string", (PASSWORD,)),
-    Case("enormous password", parsed({"user": "ETL", "password": PASSWORD * 5000}),
-         SnowflakeSecretError, "characters long", (PASSWORD,)),
-    Case("secret without the renamed user field",
-         parsed({"user": "ETL", "password": PASSWORD}, SecretLayout(user="username")),
-         SnowflakeSecretError, "has no 'username' field", (PASSWORD,)),
-    Case("no Snowflake account anywhere",
-         lambda tmp_path: SnowflakeConnectionProvider("secret/snowflake/etl", vault_client=object(),
-                                                      environ={}).connect_arguments(
-             parse_secret({"user": "ETL", "password": PASSWORD}, "secret/snowflake/etl", SecretLayout())),
-         SnowflakeConfigError, "SNOWFLAKE_ACCOUNT", (PASSWORD,)),
-    Case("private key passed as an argument",
-         lambda tmp_path: SnowflakeConnectionProvider("secret/snowflake/etl", private_key=b"key"),
-         SnowflakeConfigError, "must come from the Vault secret"),
+    Case(
+        "VAULT_ADDR with user:password@",
+        client_from(VAULT_ADDR=f"https://etl:{PASSWORD}@vault:8200"),
+        VaultConfigError,
+        "must not carry credentials",
+        (PASSWORD,),
+    ),
+    Case(
+        "VAULT_ADDR as a bare host name",
+        client_from(VAULT_ADDR="vault"),
+        VaultConfigError,
+        "needs a scheme and a host",
+    ),
+    Case(
+        "VAULT_ADDR with a query string",
+        client_from(VAULT_ADDR="https://vault:8200?token=x"),
+        VaultConfigError,
+        "give only scheme, host and port",
+    ),
+    Case(
+        "VAULT_SECRET_ID_WRAPPED not a boolean",
+        client_from(
+            VAULT_TOKEN="",
+            VAULT_ROLE_ID="role",
+            VAULT_SECRET_ID=SECRET_ID,
+            VAULT_SECRET_ID_WRAPPED="perhaps",
+        ),
+        VaultConfigError,
+        "VAULT_SECRET_ID_WRAPPED",
+        (SECRET_ID,),
+    ),
+    Case(
+        "VAULT_SECRET_ID and VAULT_SECRET_ID_FILE together",
+        lambda tmp_path: AppRoleAuth("role", SECRET_ID, secret_id_file=tmp_path / "sid"),
+        VaultConfigError,
+        "not both",
+        (SECRET_ID,),
+    ),
+    Case(
+        "empty secret_id file",
+        login_with(
+            lambda tmp_path: AppRoleAuth("role", secret_id_file=empty_file(tmp_path, "sid"))
+        ),
+        VaultConfigError,
+        "VAULT_SECRET_ID_FILE",
+    ),
+    Case(
+        "empty token file",
+        login_with(lambda tmp_path: TokenAuth(token_file=empty_file(tmp_path, "token"))),
+        VaultConfigError,
+        "VAULT_TOKEN_FILE",
+    ),
+    Case(
+        "unreadable JWT file",
+        login_with(lambda tmp_path: JWTAuth("etl", jwt_file=tmp_path / "no-such-jwt")),
+        VaultConfigError,
+        "VAULT_JWT_FILE",
+    ),
+    Case(
+        "JWT file that is a directory",
+        login_with(lambda tmp_path: JWTAuth("etl", jwt_file=tmp_path)),
+        VaultConfigError,
+        "VAULT_JWT_FILE",
+    ),
+    Case(
+        "path with a query character",
+        get_secret("secret/app?version=2"),
+        VaultPathError,
+        "cannot appear in a Vault path",
+    ),
+    Case(
+        "path with a control character",
+        get_secret("secret/a\x00pp"),
+        VaultPathError,
+        "control character",
+    ),
+    Case(
+        "RetryPolicy with a negative wait",
+        lambda tmp_path: RetryPolicy(initial_wait=-1),
+        VaultConfigError,
+        "number of seconds >= 0",
+    ),
+    Case(
+        "RetryPolicy with zero attempts",
+        lambda tmp_path: RetryPolicy(attempts=0),
+        VaultConfigError,
+        "at least 1",
+    ),
+    Case(
+        "secret that is not a mapping",
+        parsed(["user", PASSWORD]),
+        SnowflakeSecretError,
+        "not a set of fields",
+        (PASSWORD,),
+    ),
+    Case(
+        "user that is not text",
+        parsed({"user": 42, "password": PASSWORD}),
+        SnowflakeSecretError,
+        "store it as a string",
+        (PASSWORD,),
+    ),
+    Case(
+        "password that is not text",
+        parsed({"user": "ETL", "password": {"value": PASSWORD}}),
+        SnowflakeSecretError,
+        "store it as a string",
+        (PASSWORD,),
+    ),
+    Case(
+        "enormous password",
+        parsed({"user": "ETL", "password": PASSWORD * 5000}),
+        SnowflakeSecretError,
+        "characters long",
+        (PASSWORD,),
+    ),
+    Case(
+        "secret without the renamed user field",
+        parsed({"user": "ETL", "password": PASSWORD}, SecretLayout(user="username")),
+        SnowflakeSecretError,
+        "has no 'username' field",
+        (PASSWORD,),
+    ),
+    Case(
+        "no Snowflake account anywhere",
+        lambda tmp_path: SnowflakeConnectionProvider(
+            "secret/snowflake/etl", vault_client=object(), environ={}
+        ).connect_arguments(
+            parse_secret(
+                {"user": "ETL", "password": PASSWORD}, "secret/snowflake/etl", SecretLayout()
+            )
+        ),
+        SnowflakeConfigError,
+        "SNOWFLAKE_ACCOUNT",
+        (PASSWORD,),
+    ),
+    Case(
+        "private key passed as an argument",
+        lambda tmp_path: SnowflakeConnectionProvider("secret/snowflake/etl", private_key=b"key"),
+        SnowflakeConfigError,
+        "must come from the Vault secret",
+    ),
 ]
 
 
@@ -161,12 +251,18 @@ def test_vault_answer_that_is_not_a_mapping(httpserver):
     fake = FakeVault(httpserver)
     assert MOUNTS  # FakeVault answers the login and mount detection
     httpserver.expect_request(DATA).respond_with_json({"data": {"data": ["user", PASSWORD]}})
-    with VaultClient(fake.addr, auth=TokenAuth(TOKEN), retry=RetryPolicy.no_retries()) as client, \
-            pytest.raises(VaultResponseError, match="not a set of key/value fields") as info:
+    with (
+        VaultClient(fake.addr, auth=TokenAuth(TOKEN), retry=RetryPolicy.no_retries()) as client,
+        pytest.raises(VaultResponseError, match="not a set of key/value fields") as info,
+    ):
         client.get_secret(SECRET_PATH)
     assert PASSWORD not in str(info.value)
-    write_row("bad_input", case="Vault answer that is not a mapping",
-              error=type(info.value).__name__, where="here")
+    write_row(
+        "bad_input",
+        case="Vault answer that is not a mapping",
+        error=type(info.value).__name__,
+        where="here",
+    )
 
 
 def test_key_that_is_not_a_string(rel):
@@ -175,8 +271,9 @@ def test_key_that_is_not_a_string(rel):
     with pytest.raises(VaultPathError, match="key must be a string") as info:
         client.get_secret("secret/reliability/app", key=5)  # type: ignore[arg-type]
     assert "pw-reliability-1" not in str(info.value)
-    write_row("bad_input", case="key that is not a string", error=type(info.value).__name__,
-              where="here")
+    write_row(
+        "bad_input", case="key that is not a string", error=type(info.value).__name__, where="here"
+    )
 
 
 def test_both_password_and_key_use_the_key():
@@ -185,51 +282,74 @@ def test_both_password_and_key_use_the_key():
     from cryptography.hazmat.primitives.asymmetric import ec
 
     key = ec.generate_private_key(ec.SECP256R1())
-    text = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    text = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     register(text)
-    credentials = parse_secret({"user": "ETL", "password": PASSWORD, "private_key": text},
-                               "secret/snowflake/etl", SecretLayout())
+    credentials = parse_secret(
+        {"user": "ETL", "password": PASSWORD, "private_key": text},
+        "secret/snowflake/etl",
+        SecretLayout(),
+    )
     assert credentials.method == "key pair"
     assert credentials.password is None
     assert "password" not in credentials.connect_kwargs()
-    write_row("bad_input", case="both password and private_key (key wins, documented)",
-              error="none: key pair used", where="here")
+    write_row(
+        "bad_input",
+        case="both password and private_key (key wins, documented)",
+        error="none: key pair used",
+        where="here",
+    )
 
 
 # The cases the existing tests already pin (same behaviour, not written twice here).
+RELIABILITY_MTLS = "tests/reliability/test_mtls.py::"
+SNOWFLAKE_CONNECTION = "tests/snowflake/test_connection.py::"
+SNOWFLAKE_KEYS = "tests/snowflake/test_keys.py::"
+VAULT_AUTH = "tests/vault/test_auth.py::"
+VAULT_CONFIG = "tests/vault/test_config.py::"
+VAULT_KV = "tests/vault/test_kv.py::"
+VAULT_RETRY = "tests/vault/test_retry.py::"
 COVERED_ELSEWHERE = {
-    "VAULT_ADDR missing, empty or blank": "tests/vault/test_config.py::test_missing_addr_names_vault_addr",
-    "VAULT_ADDR without scheme, with a path, bad port": "tests/vault/test_config.py::test_malformed_addr_is_config_error",
-    "unknown VAULT_AUTH_METHOD": "tests/vault/test_config.py::test_unknown_auth_method_lists_the_known_ones",
-    "VAULT_AUTH_METHOD without its variables": "tests/vault/test_config.py::test_auth_method_without_its_variables_is_config_error",
-    "VAULT_ROLE_ID without a secret_id": "tests/vault/test_config.py::test_role_id_without_secret_id_says_what_is_missing",
-    "no credentials at all": "tests/vault/test_config.py::test_no_credentials_lists_the_options",
-    "empty role_id or secret_id": "tests/vault/test_auth.py::test_invalid_auth_settings_are_config_errors",
-    "wrong secret_id": "tests/vault/test_auth.py::test_wrong_secret_id_is_auth_error_without_secret",
-    "wrong role_id": "tests/vault/test_auth.py::test_wrong_role_id_is_auth_error",
-    "auth mount that does not exist": "tests/vault/test_auth.py::test_unknown_auth_mount_says_so",
-    "unreadable token file": "tests/vault/test_auth.py::test_unreadable_token_file_is_config_error",
-    "empty path, path with '..', empty segments": "tests/vault/test_kv.py::test_invalid_paths_are_refused",
-    "path that is not a string": "tests/vault/test_kv.py::test_non_string_path_is_refused",
-    "path to a mount root": "tests/vault/test_kv.py::test_mount_root_is_refused",
-    "key not in the secret": "tests/vault/test_kv.py::test_missing_key_names_the_keys_without_values",
-    "non-integer or negative version": "tests/vault/test_kv.py::test_invalid_version_is_refused",
-    "version on a KV v1 mount": "tests/vault/test_kv.py::test_version_on_kv_v1_is_refused",
-    "negative / non-finite timeout and cache_ttl": "tests/vault/test_config.py::test_bad_timeout_or_cache_ttl_arguments_are_config_errors",
-    "bad VAULT_CLIENT_TIMEOUT": "tests/vault/test_config.py::test_bad_client_timeout_names_the_variable",
-    "bad GDS_VAULT_CACHE_TTL": "tests/vault/test_config.py::test_bad_cache_ttl_names_the_variable",
-    "bad VAULT_MAX_RETRIES": "tests/vault/test_config.py::test_bad_max_retries_names_the_variable",
-    "bad RetryPolicy settings (NaN, negative)": "tests/vault/test_retry.py::test_bad_settings_are_config_errors",
-    "wrong passphrase": "tests/snowflake/test_keys.py::test_wrong_passphrase_is_a_passphrase_error",
-    "missing passphrase": "tests/snowflake/test_keys.py::test_encrypted_key_without_passphrase_asks_for_one",
-    "corrupt PEM, base64 garbage, truncated DER": "tests/snowflake/test_keys.py::test_corrupt_or_truncated_material_is_a_private_key_error",
-    "a certificate (or public key) instead of a key": "tests/snowflake/test_keys.py::test_certificate_or_public_key_is_named_as_such",
-    "a DSA (or EdDSA, small RSA) key": "tests/snowflake/test_keys.py::test_unusable_key_types_are_unsupported",
-    "secret without user or without any credential, enormous value": "tests/snowflake/test_connection.py::test_incomplete_secret_is_typed_error",
-    "password passed as an argument": "tests/snowflake/test_connection.py::test_password_argument_is_refused",
-    "no secret path": "tests/snowflake/test_connection.py::test_no_secret_path_is_config_error",
-    "unusable client certificate settings": "tests/reliability/test_mtls.py::test_unusable_client_certificate_settings_are_config_errors",
+    "VAULT_ADDR missing, empty or blank": VAULT_CONFIG + "test_missing_addr_names_vault_addr",
+    "VAULT_ADDR without scheme, with a path, bad port": VAULT_CONFIG
+    + "test_malformed_addr_is_config_error",
+    "unknown VAULT_AUTH_METHOD": VAULT_CONFIG + "test_unknown_auth_method_lists_the_known_ones",
+    "VAULT_AUTH_METHOD without its variables": VAULT_CONFIG
+    + "test_auth_method_without_its_variables_is_config_error",
+    "VAULT_ROLE_ID without a secret_id": VAULT_CONFIG
+    + "test_role_id_without_secret_id_says_what_is_missing",
+    "no credentials at all": VAULT_CONFIG + "test_no_credentials_lists_the_options",
+    "empty role_id or secret_id": VAULT_AUTH + "test_invalid_auth_settings_are_config_errors",
+    "wrong secret_id": VAULT_AUTH + "test_wrong_secret_id_is_auth_error_without_secret",
+    "wrong role_id": VAULT_AUTH + "test_wrong_role_id_is_auth_error",
+    "auth mount that does not exist": VAULT_AUTH + "test_unknown_auth_mount_says_so",
+    "unreadable token file": VAULT_AUTH + "test_unreadable_token_file_is_config_error",
+    "empty path, path with '..', empty segments": VAULT_KV + "test_invalid_paths_are_refused",
+    "path that is not a string": VAULT_KV + "test_non_string_path_is_refused",
+    "path to a mount root": VAULT_KV + "test_mount_root_is_refused",
+    "key not in the secret": VAULT_KV + "test_missing_key_names_the_keys_without_values",
+    "non-integer or negative version": VAULT_KV + "test_invalid_version_is_refused",
+    "version on a KV v1 mount": VAULT_KV + "test_version_on_kv_v1_is_refused",
+    "negative / non-finite timeout and cache_ttl": VAULT_CONFIG
+    + "test_bad_timeout_or_cache_ttl_arguments_are_config_errors",
+    "bad VAULT_CLIENT_TIMEOUT": VAULT_CONFIG + "test_bad_client_timeout_names_the_variable",
+    "bad GDS_VAULT_CACHE_TTL": VAULT_CONFIG + "test_bad_cache_ttl_names_the_variable",
+    "bad VAULT_MAX_RETRIES": VAULT_CONFIG + "test_bad_max_retries_names_the_variable",
+    "bad RetryPolicy settings (NaN, negative)": VAULT_RETRY + "test_bad_settings_are_config_errors",
+    "wrong passphrase": SNOWFLAKE_KEYS + "test_wrong_passphrase_is_a_passphrase_error",
+    "missing passphrase": SNOWFLAKE_KEYS + "test_encrypted_key_without_passphrase_asks_for_one",
+    "corrupt PEM, base64 garbage, truncated DER": SNOWFLAKE_KEYS
+    + "test_corrupt_or_truncated_material_is_a_private_key_error",
+    "a certificate (or public key) instead of a key": SNOWFLAKE_KEYS
+    + "test_certificate_or_public_key_is_named_as_such",
+    "a DSA (or EdDSA, small RSA) key": SNOWFLAKE_KEYS + "test_unusable_key_types_are_unsupported",
+    "secret without user or without any credential, enormous value": SNOWFLAKE_CONNECTION
+    + "test_incomplete_secret_is_typed_error",
+    "password passed as an argument": SNOWFLAKE_CONNECTION + "test_password_argument_is_refused",
+    "no secret path": SNOWFLAKE_CONNECTION + "test_no_secret_path_is_config_error",
+    "unusable client certificate settings": RELIABILITY_MTLS
+    + "test_unusable_client_certificate_settings_are_config_errors",
 }
 
 

@@ -37,12 +37,11 @@ from tests.reliability.conftest import (
     SECRET,
     SECRET_PATH,
     SLACK,
-    CountingSleep,
     bounded,
     fast_policy,
     write_row,
 )
-from tests.vault.test_faults import DATA, HTML_502, TOKEN, FakeVault, fake  # noqa: F401
+from tests.vault.test_faults import DATA, HTML_502, TOKEN, FakeVault
 from tests.vault.test_faults import SECRET as FAKE_SECRET
 from tests.vault.test_faults import SECRET_PATH as FAKE_PATH
 
@@ -54,13 +53,21 @@ def limit_for(policy: RetryPolicy, timeout: float) -> float:
     return policy.deadline + timeout + SLACK
 
 
-def check_and_row(fault: str, injected: str, outcome, policy: RetryPolicy, timeout: float,
-                  attempts: int) -> None:
+def check_and_row(
+    fault: str, injected: str, outcome, policy: RetryPolicy, timeout: float, attempts: int
+) -> None:
     """Assert the common outcome (within the deadline, attempts capped) and record the row."""
     assert attempts <= policy.attempts
     assert outcome.seconds <= limit_for(policy, timeout)
-    write_row("faults", fault=fault, injected=injected, saw=outcome.saw, attempts=attempts,
-              seconds=round(outcome.seconds, 2), deadline=policy.deadline)
+    write_row(
+        "faults",
+        fault=fault,
+        injected=injected,
+        saw=outcome.saw,
+        attempts=attempts,
+        seconds=round(outcome.seconds, 2),
+        deadline=policy.deadline,
+    )
 
 
 # -- network faults through the proxy -----------------------------------------------------------
@@ -76,8 +83,14 @@ def test_vault_down_at_start(rel, sleeps):
     assert not isinstance(outcome.error, VaultTimeoutError)
     assert "VAULT_ADDR" in str(outcome.error)
     assert len(sleeps.waits) + 1 == policy.attempts
-    check_and_row("Vault down at start", "connection refused (nothing listening)", outcome,
-                  policy, 0.5, len(sleeps.waits) + 1)
+    check_and_row(
+        "Vault down at start",
+        "connection refused (nothing listening)",
+        outcome,
+        policy,
+        0.5,
+        len(sleeps.waits) + 1,
+    )
     rel.proxy.set("pass")
     assert client.get_secret(SECRET_PATH) == SECRET  # and it recovers once Vault is back
 
@@ -89,10 +102,17 @@ def test_vault_comes_up_during_the_first_call(rel, sleeps):
     rel.proxy.set("refuse")
     threading.Timer(0.5, rel.proxy.set, ("pass",)).start()
     outcome = bounded(lambda: client.get_secret(SECRET_PATH), limit_for(policy, 0.5))
-    assert outcome.error is None and outcome.value == SECRET
+    assert outcome.error is None
+    assert outcome.value == SECRET
     assert len(sleeps.waits) >= 1
-    check_and_row("Vault starting late", "connection refused for the first 0.5 s", outcome,
-                  policy, 0.5, len(sleeps.waits) + 1)
+    check_and_row(
+        "Vault starting late",
+        "connection refused for the first 0.5 s",
+        outcome,
+        policy,
+        0.5,
+        len(sleeps.waits) + 1,
+    )
 
 
 def test_vault_down_for_3_s_mid_run(rel, sleeps):
@@ -104,11 +124,18 @@ def test_vault_down_for_3_s_mid_run(rel, sleeps):
     rel.proxy.set("refuse")
     threading.Timer(3.0, rel.proxy.set, ("pass",)).start()
     outcome = bounded(lambda: client.get_secret(SECRET_PATH), limit_for(policy, 0.5))
-    assert outcome.error is None and outcome.value == SECRET
+    assert outcome.error is None
+    assert outcome.value == SECRET
     assert len(sleeps.waits) >= 2  # it retried through the outage rather than failing
     assert rel.logins_since(mark) == 0  # the token outlived the outage
-    check_and_row("Vault down 3 s mid-run", "connection refused for 3 s, then back", outcome,
-                  policy, 0.5, len(sleeps.waits) + 1)
+    check_and_row(
+        "Vault down 3 s mid-run",
+        "connection refused for 3 s, then back",
+        outcome,
+        policy,
+        0.5,
+        len(sleeps.waits) + 1,
+    )
 
 
 def test_reset_mid_response_once(rel, sleeps):
@@ -118,10 +145,17 @@ def test_reset_mid_response_once(rel, sleeps):
     client.login()
     rel.proxy.set("reset", times=1)
     outcome = bounded(lambda: client.get_secret(SECRET_PATH), limit_for(policy, 0.5))
-    assert outcome.error is None and outcome.value == SECRET
+    assert outcome.error is None
+    assert outcome.value == SECRET
     assert len(sleeps.waits) == 1
-    check_and_row("Connection reset mid-response", "next response cut half-way, then RST",
-                  outcome, policy, 0.5, len(sleeps.waits) + 1)
+    check_and_row(
+        "Connection reset mid-response",
+        "next response cut half-way, then RST",
+        outcome,
+        policy,
+        0.5,
+        len(sleeps.waits) + 1,
+    )
 
 
 def test_reset_mid_response_always(rel, sleeps):
@@ -133,8 +167,14 @@ def test_reset_mid_response_always(rel, sleeps):
     outcome = bounded(lambda: client.get_secret(SECRET_PATH), limit_for(policy, 0.5))
     assert isinstance(outcome.error, VaultConnectionError)
     assert len(sleeps.waits) + 1 == policy.attempts
-    check_and_row("Resets on every response", "every response cut half-way, then RST",
-                  outcome, policy, 0.5, len(sleeps.waits) + 1)
+    check_and_row(
+        "Resets on every response",
+        "every response cut half-way, then RST",
+        outcome,
+        policy,
+        0.5,
+        len(sleeps.waits) + 1,
+    )
     rel.proxy.set("pass")
     assert client.get_secret(SECRET_PATH) == SECRET
 
@@ -146,14 +186,21 @@ def test_delay_past_the_timeout_once(rel, sleeps):
     client.login()
     rel.proxy.set("delay", seconds=1.5, times=1)
     outcome = bounded(lambda: client.get_secret(SECRET_PATH), limit_for(policy, 0.5))
-    assert outcome.error is None and outcome.value == SECRET
+    assert outcome.error is None
+    assert outcome.value == SECRET
     assert len(sleeps.waits) == 1
-    check_and_row("Answer later than the timeout", "next response held 1.5 s (timeout 0.5 s)",
-                  outcome, policy, 0.5, len(sleeps.waits) + 1)
+    check_and_row(
+        "Answer later than the timeout",
+        "next response held 1.5 s (timeout 0.5 s)",
+        outcome,
+        policy,
+        0.5,
+        len(sleeps.waits) + 1,
+    )
 
 
 def test_black_hole(rel, sleeps):
-    """Requests swallowed without an answer: VaultTimeoutError naming the knob, within the deadline."""
+    """Requests swallowed, never answered: VaultTimeoutError naming the knob, in the deadline."""
     policy = fast_policy(sleeps, attempts=3)
     client = rel.client(retry=policy)
     client.login()
@@ -162,8 +209,14 @@ def test_black_hole(rel, sleeps):
     assert isinstance(outcome.error, VaultTimeoutError)
     assert "VAULT_CLIENT_TIMEOUT" in str(outcome.error)
     assert len(sleeps.waits) + 1 == policy.attempts
-    check_and_row("Black hole", "requests accepted, never answered", outcome, policy, 0.5,
-                  len(sleeps.waits) + 1)
+    check_and_row(
+        "Black hole",
+        "requests accepted, never answered",
+        outcome,
+        policy,
+        0.5,
+        len(sleeps.waits) + 1,
+    )
     rel.proxy.set("pass")
     assert client.get_secret(SECRET_PATH) == SECRET
 
@@ -178,8 +231,14 @@ def test_answer_trickled_byte_by_byte(rel, sleeps):
     outcome = bounded(lambda: client.get_secret(SECRET_PATH), limit_for(policy, 0.5))
     assert isinstance(outcome.error, VaultTimeoutError)
     assert len(sleeps.waits) + 1 == policy.attempts
-    check_and_row("Answer trickled byte by byte", "one byte every 20 ms (timeout 0.5 s)", outcome,
-                  policy, 0.5, len(sleeps.waits) + 1)
+    check_and_row(
+        "Answer trickled byte by byte",
+        "one byte every 20 ms (timeout 0.5 s)",
+        outcome,
+        policy,
+        0.5,
+        len(sleeps.waits) + 1,
+    )
     rel.proxy.set("pass")
     assert client.get_secret(SECRET_PATH) == SECRET
 
@@ -198,22 +257,35 @@ def test_429_with_retry_after(fake, sleeps):
     fake.fail_once(429, json.dumps({"errors": ["rate limited"]}), headers={"Retry-After": "1"})
     fake.serve_secret()
     policy = fast_policy(sleeps)
-    outcome = bounded(lambda: fake_client(fake, policy).get_secret(FAKE_PATH), limit_for(policy, 0.5))
-    assert outcome.error is None and outcome.value == FAKE_SECRET
+    outcome = bounded(
+        lambda: fake_client(fake, policy).get_secret(FAKE_PATH), limit_for(policy, 0.5)
+    )
+    assert outcome.error is None
+    assert outcome.value == FAKE_SECRET
     assert sleeps.waits[0] >= 1.0
-    check_and_row("429 with Retry-After", "429, Retry-After: 1, then 200", outcome, policy, 0.5,
-                  fake.count(DATA))
+    check_and_row(
+        "429 with Retry-After",
+        "429, Retry-After: 1, then 200",
+        outcome,
+        policy,
+        0.5,
+        fake.count(DATA),
+    )
 
 
 def test_intermittent_500s(fake, sleeps):
     """30% of reads answered 500 (seeded): 40 reads all return the right data, retries capped."""
-    chance = random.Random(30)
+    chance = random.Random(30)  # noqa: S311 - a fixed pattern of failures, not security
 
     def flaky(request: Request) -> Response:
         if chance.random() < 0.3:
-            return Response('{"errors":["internal error"]}', status=500, content_type="application/json")
-        return Response(json.dumps({"data": {"data": FAKE_SECRET, "metadata": {"version": 1}}}),
-                        content_type="application/json")
+            return Response(
+                '{"errors":["internal error"]}', status=500, content_type="application/json"
+            )
+        return Response(
+            json.dumps({"data": {"data": FAKE_SECRET, "metadata": {"version": 1}}}),
+            content_type="application/json",
+        )
 
     fake.http.expect_request(DATA).respond_with_handler(flaky)
     policy = fast_policy(sleeps, attempts=6)
@@ -223,12 +295,19 @@ def test_intermittent_500s(fake, sleeps):
         return [client.get_secret(FAKE_PATH) for _ in range(40)]
 
     outcome = bounded(forty_reads, 40 * limit_for(policy, 0.5))
-    assert outcome.error is None and outcome.value == [FAKE_SECRET] * 40
+    assert outcome.error is None
+    assert outcome.value == [FAKE_SECRET] * 40
     failed = fake.count(DATA) - 40
     assert 0 < failed == len(sleeps.waits)
-    write_row("faults", fault="Intermittent 500s (30%)", injected="500 on 30% of 40 reads (seeded)",
-              saw=f"success, 40/40 reads right, {failed} retries", attempts=fake.count(DATA),
-              seconds=round(outcome.seconds, 2), deadline=f"{policy.deadline} per read")
+    write_row(
+        "faults",
+        fault="Intermittent 500s (30%)",
+        injected="500 on 30% of 40 reads (seeded)",
+        saw=f"success, 40/40 reads right, {failed} retries",
+        attempts=fake.count(DATA),
+        seconds=round(outcome.seconds, 2),
+        deadline=f"{policy.deadline} per read",
+    )
 
 
 def test_412_then_success(fake, sleeps):
@@ -236,33 +315,49 @@ def test_412_then_success(fake, sleeps):
     fake.fail_once(412, json.dumps({"errors": ["required index state not present"]}))
     fake.serve_secret()
     policy = fast_policy(sleeps)
-    outcome = bounded(lambda: fake_client(fake, policy).get_secret(FAKE_PATH), limit_for(policy, 0.5))
-    assert outcome.error is None and outcome.value == FAKE_SECRET
-    check_and_row("412 (eventual consistency)", "412 once, then 200", outcome, policy, 0.5,
-                  fake.count(DATA))
+    outcome = bounded(
+        lambda: fake_client(fake, policy).get_secret(FAKE_PATH), limit_for(policy, 0.5)
+    )
+    assert outcome.error is None
+    assert outcome.value == FAKE_SECRET
+    check_and_row(
+        "412 (eventual consistency)", "412 once, then 200", outcome, policy, 0.5, fake.count(DATA)
+    )
 
 
 def test_html_502_from_a_proxy(fake, sleeps):
     """An HTML 502 page on every read: VaultUnavailableError blaming the proxy, no HTML in it."""
     fake.fail_always(502, HTML_502, content_type="text/html")
     policy = fast_policy(sleeps)
-    outcome = bounded(lambda: fake_client(fake, policy).get_secret(FAKE_PATH), limit_for(policy, 0.5))
+    outcome = bounded(
+        lambda: fake_client(fake, policy).get_secret(FAKE_PATH), limit_for(policy, 0.5)
+    )
     assert isinstance(outcome.error, VaultUnavailableError)
-    assert "proxy" in str(outcome.error) and "<" not in str(outcome.error)
+    assert "proxy" in str(outcome.error)
+    assert "<" not in str(outcome.error)
     assert fake.count(DATA) == policy.attempts
-    check_and_row("HTML 502 from a proxy", "nginx 502 page (text/html) on every read", outcome,
-                  policy, 0.5, fake.count(DATA))
+    check_and_row(
+        "HTML 502 from a proxy",
+        "nginx 502 page (text/html) on every read",
+        outcome,
+        policy,
+        0.5,
+        fake.count(DATA),
+    )
 
 
 def test_malformed_json(fake, sleeps):
-    """A 200 with truncated JSON is a VaultResponseError at once: never taken as data, not retried."""
+    """A 200 with truncated JSON: VaultResponseError at once, never taken as data, not retried."""
     fake.fail_always(200, '{"data": {"data": {"user": "ETL"', content_type="application/json")
     policy = fast_policy(sleeps)
-    outcome = bounded(lambda: fake_client(fake, policy).get_secret(FAKE_PATH), limit_for(policy, 0.5))
+    outcome = bounded(
+        lambda: fake_client(fake, policy).get_secret(FAKE_PATH), limit_for(policy, 0.5)
+    )
     assert type(outcome.error) is VaultResponseError
     assert fake.count(DATA) == 1
-    check_and_row("Malformed JSON", "200 with a truncated JSON body", outcome, policy, 0.5,
-                  fake.count(DATA))
+    check_and_row(
+        "Malformed JSON", "200 with a truncated JSON body", outcome, policy, 0.5, fake.count(DATA)
+    )
 
 
 # -- real server states ------------------------------------------------------------------------
@@ -276,16 +371,18 @@ def test_token_revoked(rel, sleeps):
     rel.server.revoke_token(client._tokens.current())
     mark = rel.server.mark()
     outcome = bounded(lambda: client.get_secret(SECRET_PATH), limit_for(policy, 0.5))
-    assert outcome.error is None and outcome.value == SECRET
+    assert outcome.error is None
+    assert outcome.value == SECRET
     assert rel.logins_since(mark) == 1
     reads = len(rel.server.requests_since(mark, "secret/data/reliability/app"))
     assert reads == 2  # the refused read and its one retry
-    check_and_row("Token revoked", "auth/token/revoke of the client's token", outcome, policy,
-                  0.5, reads)
+    check_and_row(
+        "Token revoked", "auth/token/revoke of the client's token", outcome, policy, 0.5, reads
+    )
 
 
 def test_secret_id_destroyed(rel, sleeps):
-    """Token revoked and secret_id destroyed: one refused login, a VaultAuthError naming the variables."""
+    """Token revoked, secret_id destroyed: one refused login, a VaultAuthError naming variables."""
     policy = fast_policy(sleeps)
     name, auth = rel.role()
     client = rel.client(retry=policy, auth=auth, direct=True)
@@ -297,8 +394,14 @@ def test_secret_id_destroyed(rel, sleeps):
     assert isinstance(outcome.error, VaultAuthError)
     assert "VAULT_SECRET_ID" in str(outcome.error)
     assert rel.logins_since(mark) == 1
-    check_and_row("secret_id destroyed", "secret_id destroyed and token revoked", outcome, policy,
-                  0.5, rel.logins_since(mark))
+    check_and_row(
+        "secret_id destroyed",
+        "secret_id destroyed and token revoked",
+        outcome,
+        policy,
+        0.5,
+        rel.logins_since(mark),
+    )
 
 
 def test_secret_id_expired(rel, sleeps):
@@ -315,8 +418,14 @@ def test_secret_id_expired(rel, sleeps):
     assert isinstance(outcome.error, VaultAuthError)
     assert "expired" in str(outcome.error)
     assert rel.logins_since(mark) == 1
-    check_and_row("secret_id expired", "secret_id_ttl=1s passed, then the token revoked",
-                  outcome, policy, 0.5, rel.logins_since(mark))
+    check_and_row(
+        "secret_id expired",
+        "secret_id_ttl=1s passed, then the token revoked",
+        outcome,
+        policy,
+        0.5,
+        rel.logins_since(mark),
+    )
 
 
 def test_token_at_its_max_ttl(httpserver, sleeps):
@@ -326,29 +435,49 @@ def test_token_at_its_max_ttl(httpserver, sleeps):
 
     def login(request: Request) -> Response:
         logins["n"] += 1
-        auth = {"client_token": f"s.fake-maxttl-token-{logins['n']:08d}", "lease_duration": 30,
-                "renewable": True, "token_policies": ["reader"]}
+        auth = {
+            "client_token": f"s.fake-maxttl-token-{logins['n']:08d}",
+            "lease_duration": 30,
+            "renewable": True,
+            "token_policies": ["reader"],
+        }
         return Response(json.dumps({"auth": auth}), content_type="application/json")
 
     httpserver.expect_request("/v1/auth/approle/login", method="POST").respond_with_handler(login)
     httpserver.expect_request("/v1/auth/token/renew-self", method="POST").respond_with_json(
-        {"errors": ["1 error occurred:\n\t* past the max TTL, cannot renew\n\n"]}, status=500)
+        {"errors": ["1 error occurred:\n\t* past the max TTL, cannot renew\n\n"]}, status=500
+    )
     FakeVault(httpserver).serve_secret()
     now = [0.0]
     policy = fast_policy(sleeps)
     from gds_vault import AppRoleAuth
 
     auth = AppRoleAuth("role-id-fake", "secret-id-fake-maxttl")
-    with VaultClient(httpserver.url_for("").rstrip("/"), auth=auth, retry=policy, cache_ttl=0, timeout=0.5, clock=lambda: now[0]) as client:
+    with VaultClient(
+        httpserver.url_for("").rstrip("/"),
+        auth=auth,
+        retry=policy,
+        cache_ttl=0,
+        timeout=0.5,
+        clock=lambda: now[0],
+    ) as client:
         assert client.get_secret(FAKE_PATH) == FAKE_SECRET
         now[0] = 21.0  # past two thirds of the 30 s TTL: the next call refreshes the token
         outcome = bounded(lambda: client.get_secret(FAKE_PATH), limit_for(policy, 0.5))
     renewals = sum(1 for request, _ in httpserver.log if request.path.endswith("renew-self"))
-    assert outcome.error is None and outcome.value == FAKE_SECRET
-    assert renewals == 1 and logins["n"] == 2
+    assert outcome.error is None
+    assert outcome.value == FAKE_SECRET
+    assert renewals == 1
+    assert logins["n"] == 2
     assert sleeps.waits == []
-    check_and_row("Token at its max TTL", "renew-self answers 500 'past the max TTL'", outcome,
-                  policy, 0.5, renewals + 1)
+    check_and_row(
+        "Token at its max TTL",
+        "renew-self answers 500 'past the max TTL'",
+        outcome,
+        policy,
+        0.5,
+        renewals + 1,
+    )
 
 
 def test_policy_revoked(rel, sleeps):
@@ -357,7 +486,9 @@ def test_policy_revoked(rel, sleeps):
     client = rel.client(retry=policy, direct=True)
     assert client.get_secret(SECRET_PATH) == SECRET
     mark = rel.server.mark()
-    rel.server.write_policy("rel-reader", 'path "secret/data/elsewhere/*" { capabilities = ["read"] }')
+    rel.server.write_policy(
+        "rel-reader", 'path "secret/data/elsewhere/*" { capabilities = ["read"] }'
+    )
     try:
         outcome = bounded(lambda: client.get_secret(SECRET_PATH), limit_for(policy, 0.5))
     finally:
@@ -370,8 +501,14 @@ def test_policy_revoked(rel, sleeps):
     reads = len(rel.server.requests_since(mark, "secret/data/reliability/app"))
     assert reads == 1
     assert sleeps.waits == []
-    check_and_row("Policy revoked", "the role's policy rewritten without the path", outcome,
-                  policy, 0.5, reads)
+    check_and_row(
+        "Policy revoked",
+        "the role's policy rewritten without the path",
+        outcome,
+        policy,
+        0.5,
+        reads,
+    )
     assert client.get_secret(SECRET_PATH) == SECRET  # allowed again once restored
 
 
@@ -379,8 +516,11 @@ def test_policy_revoked(rel, sleeps):
 def own_server():
     """A separate OpenBao server for destructive states (sealing, disabling mounts)."""
     with OpenBaoServer() as server:
-        server.write_policy("reader", 'path "secret/data/*" { capabilities = ["read"] }\n'
-                                      'path "rel-kv/*" { capabilities = ["read"] }\n')
+        server.write_policy(
+            "reader",
+            'path "secret/data/*" { capabilities = ["read"] }\n'
+            'path "rel-kv/*" { capabilities = ["read"] }\n',
+        )
         server.kv_put("secret", "app", SECRET)
         yield server
 
@@ -392,10 +532,16 @@ def own_client(own_server):
     def make(policy: RetryPolicy) -> VaultClient:
         from gds_vault import AppRoleAuth
 
-        role_id, secret_id = own_server.approle(f"own-{len(made)}-{time.monotonic_ns()}",
-                                                policies=["reader"])
-        client = VaultClient(own_server.addr, auth=AppRoleAuth(role_id, secret_id), retry=policy,
-                             timeout=0.5, cache_ttl=0)
+        role_id, secret_id = own_server.approle(
+            f"own-{len(made)}-{time.monotonic_ns()}", policies=["reader"]
+        )
+        client = VaultClient(
+            own_server.addr,
+            auth=AppRoleAuth(role_id, secret_id),
+            retry=policy,
+            timeout=0.5,
+            cache_ttl=0,
+        )
         made.append(client)
         return client
 
@@ -416,8 +562,9 @@ def test_mount_disabled_then_remounted(own_server, own_client, sleeps):
     assert isinstance(outcome.error, VaultSecretNotFoundError)
     assert "Nothing is mounted at rel-kv/" in str(outcome.error)
     assert sleeps.waits == []
-    check_and_row("Mount disabled", "sys/mounts/rel-kv deleted under the client", outcome, policy,
-                  0.5, 1)
+    check_and_row(
+        "Mount disabled", "sys/mounts/rel-kv deleted under the client", outcome, policy, 0.5, 1
+    )
     own_server.enable_kv("rel-kv", version=1)
     own_server.kv_put("rel-kv", "app", {"user": "V1"}, version=1)
     assert client.get_secret("rel-kv/app") == {"user": "V1"}
@@ -433,10 +580,17 @@ def test_sealed_then_unsealed(own_server, own_client, sleeps):
     unsealer.start()
     outcome = bounded(lambda: client.get_secret("secret/app"), limit_for(policy, 0.5))
     unsealer.join()
-    assert outcome.error is None and outcome.value == SECRET
+    assert outcome.error is None
+    assert outcome.value == SECRET
     assert len(sleeps.waits) >= 1
-    check_and_row("Sealed, then unsealed", "sys/seal, sys/unseal 1 s later", outcome, policy,
-                  0.5, len(sleeps.waits) + 1)
+    check_and_row(
+        "Sealed, then unsealed",
+        "sys/seal, sys/unseal 1 s later",
+        outcome,
+        policy,
+        0.5,
+        len(sleeps.waits) + 1,
+    )
 
 
 def test_sealed_for_good(own_server, own_client, sleeps):
@@ -452,8 +606,9 @@ def test_sealed_for_good(own_server, own_client, sleeps):
     assert isinstance(outcome.error, VaultUnavailableError)
     assert "unseal" in str(outcome.error)
     assert len(sleeps.waits) + 1 == policy.attempts
-    check_and_row("Sealed for good", "sys/seal, never unsealed", outcome, policy, 0.5,
-                  len(sleeps.waits) + 1)
+    check_and_row(
+        "Sealed for good", "sys/seal, never unsealed", outcome, policy, 0.5, len(sleeps.waits) + 1
+    )
 
 
 # -- Snowflake -------------------------------------------------------------------------------
@@ -461,72 +616,103 @@ def test_sealed_for_good(own_server, own_client, sleeps):
 
 def snowflake_row(fault: str, injected: str, outcome, policy: RetryPolicy, logins: int) -> None:
     assert outcome.seconds <= policy.deadline + 10 + SLACK  # the double's login timeout is 10 s
-    write_row("faults", fault=fault, injected=injected, saw=outcome.saw, attempts=logins,
-              seconds=round(outcome.seconds, 2), deadline=policy.deadline)
+    write_row(
+        "faults",
+        fault=fault,
+        injected=injected,
+        saw=outcome.saw,
+        attempts=logins,
+        seconds=round(outcome.seconds, 2),
+        deadline=policy.deadline,
+    )
 
 
 def test_snowflake_session_expired(world, sleeps):
     """An expired session: one new Snowflake login, the statement re-run, no Vault read."""
     policy = fast_policy(sleeps)
     user, path = world.user(password="pw-rel-expired")
-    conn = get_snowflake_connection(path, vault_client=world.client(retry=policy),
-                                    **world.connect_kwargs())
+    conn = get_snowflake_connection(
+        path, vault_client=world.client(retry=policy), **world.connect_kwargs()
+    )
     cursor = conn.cursor()
     cursor.execute("select 1")
     world.snowflake.expire_sessions(user)
     mark = world.vault.mark()
     outcome = bounded(lambda: cursor.execute("select 2").fetchall(), policy.deadline + 10)
-    assert outcome.error is None and outcome.value == [(2,)]
-    assert conn.reconnects == 1 and world.secret_reads(mark, path) == 0
-    snowflake_row("Snowflake session expired", "session and master token expired", outcome,
-                  policy, world.snowflake.login_count(user) - 1)
+    assert outcome.error is None
+    assert outcome.value == [(2,)]
+    assert conn.reconnects == 1
+    assert world.secret_reads(mark, path) == 0
+    snowflake_row(
+        "Snowflake session expired",
+        "session and master token expired",
+        outcome,
+        policy,
+        world.snowflake.login_count(user) - 1,
+    )
     conn.close()
 
 
 def test_snowflake_password_rotated(world, sleeps):
-    """The password rotated in Vault and Snowflake mid-session: Vault read once more, then success."""
+    """Password rotated in Vault and Snowflake mid-session: Vault read once more, then success."""
     policy = fast_policy(sleeps)
     user, path = world.user(password="pw-rel-old")
-    conn = get_snowflake_connection(path, vault_client=world.client(retry=policy),
-                                    **world.connect_kwargs())
+    conn = get_snowflake_connection(
+        path, vault_client=world.client(retry=policy), **world.connect_kwargs()
+    )
     conn.cursor().execute("select 1")
     world.snowflake.set_password(user, "pw-rel-new")
-    world.vault.kv_put("secret", path.split("/", 1)[1],
-                       {"account": world.snowflake.account, "user": user, "password": "pw-rel-new"})
+    world.vault.kv_put(
+        "secret",
+        path.split("/", 1)[1],
+        {"account": world.snowflake.account, "user": user, "password": "pw-rel-new"},
+    )
     world.snowflake.expire_sessions(user)
     mark = world.vault.mark()
     outcome = bounded(lambda: conn.cursor().execute("select 3").fetchall(), policy.deadline + 10)
-    assert outcome.error is None and outcome.value == [(3,)]
+    assert outcome.error is None
+    assert outcome.value == [(3,)]
     assert world.secret_reads(mark, path) == 1
     assert world.snowflake.failed_login_count(user) == 1
-    snowflake_row("Snowflake password rotated", "new password in Vault and Snowflake, session expired",
-                  outcome, policy, world.snowflake.login_count(user) - 1
-                  + world.snowflake.failed_login_count(user))
+    snowflake_row(
+        "Snowflake password rotated",
+        "new password in Vault and Snowflake, session expired",
+        outcome,
+        policy,
+        world.snowflake.login_count(user) - 1 + world.snowflake.failed_login_count(user),
+    )
     conn.close()
 
 
 def test_snowflake_login_refused_for_good(world, sleeps):
-    """Credentials Snowflake refuses for good: SnowflakeAuthenticationError after two logins at most."""
+    """Credentials refused for good: SnowflakeAuthenticationError after two logins at most."""
     policy = fast_policy(sleeps)
     user, path = world.user(password="pw-rel-refused")
     world.snowflake.set_password(user, "pw-rel-nobody-knows")
     outcome = bounded(
-        lambda: get_snowflake_connection(path, vault_client=world.client(retry=policy),
-                                         **world.connect_kwargs()),
+        lambda: get_snowflake_connection(
+            path, vault_client=world.client(retry=policy), **world.connect_kwargs()
+        ),
         policy.deadline + 10,
     )
     assert isinstance(outcome.error, SnowflakeAuthenticationError)
-    assert path in str(outcome.error) and user in str(outcome.error)
+    assert path in str(outcome.error)
+    assert user in str(outcome.error)
     failed = world.snowflake.failed_login_count(user)
     assert 1 <= failed <= 2
-    snowflake_row("Snowflake login refused for good", "password changed in Snowflake only",
-                  outcome, policy, failed)
+    snowflake_row(
+        "Snowflake login refused for good",
+        "password changed in Snowflake only",
+        outcome,
+        policy,
+        failed,
+    )
 
 
 def test_snowflake_transient_login_failures(world, sleeps):
     """Two 503s at Snowflake login: retried, and the connection opens."""
     policy = fast_policy(sleeps)
-    user, path = world.user(password="pw-rel-503")
+    _user, path = world.user(password="pw-rel-503")
     client = world.client(retry=policy)
     client.get_secret(path)
     world.snowflake.fail_next_logins(2)
@@ -535,6 +721,7 @@ def test_snowflake_transient_login_failures(world, sleeps):
         policy.deadline + 10,
     )
     assert outcome.error is None
-    snowflake_row("Snowflake login 503 twice", "two HTTP 503 answers to the login", outcome,
-                  policy, 3)
+    snowflake_row(
+        "Snowflake login 503 twice", "two HTTP 503 answers to the login", outcome, policy, 3
+    )
     outcome.value.close()

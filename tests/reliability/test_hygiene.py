@@ -38,7 +38,8 @@ def test_catches_a_secret_in_a_debug_record_of_any_logger(probe):
     """A registered value in a DEBUG record of a third-party logger is found."""
     logging.getLogger("somebody.else").debug("connecting with %s", SECRET)
     leaks = find_leaks(probe, {SECRET})
-    assert len(leaks) == 1 and "log record of somebody.else (DEBUG)" in leaks[0]
+    assert len(leaks) == 1
+    assert "log record of somebody.else (DEBUG)" in leaks[0]
     assert SECRET not in leaks[0]  # the report masks what it found
 
 
@@ -47,14 +48,16 @@ def test_catches_a_secret_in_a_library_error_even_when_caught(probe):
     with pytest.raises(VaultAuthError):
         raise VaultAuthError(f"login refused for {SECRET}")
     leaks = find_leaks(probe, {SECRET})
-    assert len(leaks) == 1 and "message of VaultAuthError" in leaks[0]
+    assert len(leaks) == 1
+    assert "message of VaultAuthError" in leaks[0]
 
 
 def test_catches_a_secret_in_a_library_repr(probe):
     """A library object whose repr shows a secret is found (here a user name set to one)."""
     SnowflakeCredentials(secret_path="secret/snowflake/x", user=SECRET, password="x" * 8)
     leaks = find_leaks(probe, {SECRET})
-    assert len(leaks) == 1 and "repr() of SnowflakeCredentials" in leaks[0]
+    assert len(leaks) == 1
+    assert "repr() of SnowflakeCredentials" in leaks[0]
 
 
 def test_ignores_test_locals_and_hidden_fields(probe):
@@ -75,8 +78,10 @@ def test_library_registers_the_tokens_it_obtains(rel):
 @pytest.fixture
 def restore_package_loggers():
     """The CLIs' -v configures the package loggers; put them back afterwards."""
-    saved = {name: (logging.getLogger(name).level, list(logging.getLogger(name).handlers))
-             for name in ("gds_vault", "gds_snowflake")}
+    saved = {
+        name: (logging.getLogger(name).level, list(logging.getLogger(name).handlers))
+        for name in ("gds_vault", "gds_snowflake")
+    }
     yield
     for name, (level, handlers) in saved.items():
         logging.getLogger(name).setLevel(level)
@@ -88,15 +93,19 @@ def known_secrets() -> list[str]:
         return sorted(vault_logging._registered)
 
 
-def test_gds_vault_cli_prints_no_secret_unless_asked(rel, monkeypatch, capsys,
-                                                     restore_package_loggers):
+def test_gds_vault_cli_prints_no_secret_unless_asked(
+    rel, monkeypatch, capsys, restore_package_loggers
+):
     """get, list and login at -vv, text and JSON, print no known secret; --reveal prints the
     value asked for, and nothing else secret."""
     from gds_vault.cli import main
 
     role_id, secret_id = rel.server.approle(f"rel-cli-{next(_roles)}", policies=["rel-reader"])
-    for name, value in {"VAULT_ADDR": rel.server.addr, "VAULT_ROLE_ID": role_id,
-                        "VAULT_SECRET_ID": secret_id}.items():
+    for name, value in {
+        "VAULT_ADDR": rel.server.addr,
+        "VAULT_ROLE_ID": role_id,
+        "VAULT_SECRET_ID": secret_id,
+    }.items():
         monkeypatch.setenv(name, value)
     runs = [
         ["-vv", "get", "secret/reliability/app"],

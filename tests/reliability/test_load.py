@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import random
 import threading
@@ -44,18 +45,22 @@ def _when(entry: dict) -> float:
 def test_64_threads_500_operations_with_token_expiry(rel):
     """64 x 500 mixed operations across token expiries: 0 errors, one login per token lifetime."""
     for n, path in enumerate(PATHS):
-        rel.server.kv_put("secret", path.split("/", 1)[1], {"user": f"LOAD_{n}", "password": f"pw-load-{n}"})
+        rel.server.kv_put(
+            "secret", path.split("/", 1)[1], {"user": f"LOAD_{n}", "password": f"pw-load-{n}"}
+        )
     _, auth = rel.role(token_ttl=f"{TOKEN_TTL:g}s", token_max_ttl=f"{TOKEN_TTL:g}s")
     client = rel.client(auth=auth, direct=True, cache_ttl=60, timeout=5.0)
-    expected = {path: rel.server.api("GET", f"secret/data/{path.split('/', 1)[1]}")["data"]["data"]
-                for path in PATHS}
+    expected = {
+        path: rel.server.api("GET", f"secret/data/{path.split('/', 1)[1]}")["data"]["data"]
+        for path in PATHS
+    }
     errors: list[BaseException] = []
     wrong: list[str] = []
     counts: Counter[str] = Counter()
     barrier = threading.Barrier(THREADS)
 
     def work(seed: int) -> None:
-        chance = random.Random(seed)
+        chance = random.Random(seed)  # noqa: S311 - a reproducible mix, not security
         barrier.wait()
         for _ in range(OPERATIONS):
             path = chance.choice(PATHS)
@@ -67,7 +72,7 @@ def test_64_threads_500_operations_with_token_expiry(rel):
                     counts["cached"] += 1
                 if client.get_secret(path) != expected[path]:
                     wrong.append(path)
-            except Exception as exc:  # noqa: BLE001 - counted and asserted on
+            except Exception as exc:
                 errors.append(exc)
             time.sleep(PACE)
 
@@ -94,19 +99,23 @@ def test_64_threads_500_operations_with_token_expiry(rel):
     assert seconds > TOKEN_TTL
     assert len(logins) == client._tokens.logins
     assert int(seconds / TOKEN_TTL) <= len(logins) <= int(seconds / refresh) + 1
-    assert all(b - a > refresh / 2 for a, b in zip(logins, logins[1:], strict=False))
+    assert all(b - a > refresh / 2 for a, b in itertools.pairwise(logins))
     # No storm: reads are explained by the misses (concurrent misses share one read), and
     # everything else is a handful of requests per token.
     assert 1 <= reads <= counts["miss"] + len(PATHS)
     assert by_path["auth/token/renew-self"] <= len(logins)  # one try per token, not retried
     assert len(entries) <= reads + 4 * len(logins) + len(PATHS) + 2
-    write_row("load", run=f"{THREADS} threads x {OPERATIONS} Vault operations",
-              operations=THREADS * OPERATIONS, errors=len(errors) + len(wrong),
-              seconds=round(seconds, 2),
-              detail=f"{counts['miss']} misses after invalidate -> {reads} reads; token TTL "
-                     f"{TOKEN_TTL:g} s -> {len(logins)} logins, "
-                     f"{by_path['auth/token/renew-self']} renewals; "
-                     f"{len(entries)} Vault requests in all (audit log)")
+    write_row(
+        "load",
+        run=f"{THREADS} threads x {OPERATIONS} Vault operations",
+        operations=THREADS * OPERATIONS,
+        errors=len(errors) + len(wrong),
+        seconds=round(seconds, 2),
+        detail=f"{counts['miss']} misses after invalidate -> {reads} reads; token TTL "
+        f"{TOKEN_TTL:g} s -> {len(logins)} logins, "
+        f"{by_path['auth/token/renew-self']} renewals; "
+        f"{len(entries)} Vault requests in all (audit log)",
+    )
 
 
 def test_invalidate_during_a_read_does_not_hand_out_the_older_value(rel):
@@ -123,10 +132,14 @@ def test_invalidate_during_a_read_does_not_hand_out_the_older_value(rel):
         release.wait(10)
         return "old"
 
-    reader = threading.Thread(target=lambda: first.append(cache.get_or_load("a", "a", slow_old_read)))
+    reader = threading.Thread(
+        target=lambda: first.append(cache.get_or_load("a", "a", slow_old_read))
+    )
     reader.start()
     started.wait(10)
-    other = threading.Thread(target=lambda: cache.get_or_load("b", "b", lambda: (release.wait(10), "b")[1]))
+    other = threading.Thread(
+        target=lambda: cache.get_or_load("b", "b", lambda: (release.wait(10), "b")[1])
+    )
     other.start()
     cache.invalidate("a")  # the secret at "a" was rotated while the first read was under way
     assert cache.get_or_load("a", "a", lambda: "new") == "new"
@@ -175,7 +188,7 @@ def test_16_threads_get_snowflake_connection(world, default_client_from_env):
                 rows += [cursor.execute(f"select {n} + {k}").fetchone() for k in (1, 2)]
                 results.append(rows)
                 reconnects.append(conn.reconnects)
-        except Exception as exc:  # noqa: BLE001 - counted and asserted on
+        except Exception as exc:
             errors.append(exc)
             opened.abort()
 
@@ -198,11 +211,16 @@ def test_16_threads_get_snowflake_connection(world, default_client_from_env):
     assert reconnects == [1] * 16
     snowflake_logins = world.snowflake.login_count(user) - logins_before
     assert snowflake_logins == 32  # 16 connections, each once more after the expiry
-    write_row("load", run="16 threads x get_snowflake_connection()", operations=16 * 3,
-              errors=len(errors), seconds=round(seconds, 2),
-              detail=f"default client: {vault_logins} Vault login, "
-                     f"{world.secret_reads(mark, path)} secret read; sessions expired mid-run: "
-                     f"{sum(reconnects)} reconnects, {snowflake_logins} Snowflake logins")
+    write_row(
+        "load",
+        run="16 threads x get_snowflake_connection()",
+        operations=16 * 3,
+        errors=len(errors),
+        seconds=round(seconds, 2),
+        detail=f"default client: {vault_logins} Vault login, "
+        f"{world.secret_reads(mark, path)} secret read; sessions expired mid-run: "
+        f"{sum(reconnects)} reconnects, {snowflake_logins} Snowflake logins",
+    )
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
@@ -220,7 +238,9 @@ def test_8_processes(world, default_client_from_env, method):
     queue = context.Queue()
     started = time.monotonic()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the case under test
+        warnings.simplefilter(
+            "ignore", DeprecationWarning
+        )  # fork with threads: the case under test
         workers = [context.Process(target=batch_job, args=(queue, path, kwargs)) for _ in range(8)]
         for worker in workers:
             worker.start()
@@ -235,8 +255,13 @@ def test_8_processes(world, default_client_from_env, method):
     assert [r["vault_logins"] for r in reports] == [per_process] * 8
     assert len(world.vault.requests_since(mark, "auth/approle/login")) == 8 * per_process
     assert world.snowflake.login_count(user) - logins_before == 8
-    write_row("processes", method=method, processes=8, ok=sum(r["ok"] for r in reports),
-              vault_logins_per_process=per_process,
-              snowflake_logins=world.snowflake.login_count(user) - logins_before,
-              seconds=round(seconds, 2),
-              slowest=max(r["seconds"] for r in reports))
+    write_row(
+        "processes",
+        method=method,
+        processes=8,
+        ok=sum(r["ok"] for r in reports),
+        vault_logins_per_process=per_process,
+        snowflake_logins=world.snowflake.login_count(user) - logins_before,
+        seconds=round(seconds, 2),
+        slowest=max(r["seconds"] for r in reports),
+    )

@@ -40,13 +40,19 @@ listener "tcp" {{
             "addr": f"https://127.0.0.1:{port}",
             "ca": ca,
             "client": ca.issue("client", server=False),
-            "rogue": CertificateAuthority(directory / "rogue", "rogue CA").issue("rogue", server=False),
+            "rogue": CertificateAuthority(directory / "rogue", "rogue CA").issue(
+                "rogue", server=False
+            ),
         }
 
 
 def environ(mtls, **variables: str) -> dict[str, str]:
-    return {"VAULT_ADDR": mtls["addr"], "VAULT_TOKEN": mtls["server"].root_token,
-            "VAULT_CACERT": mtls["ca"].cert, **variables}
+    return {
+        "VAULT_ADDR": mtls["addr"],
+        "VAULT_TOKEN": mtls["server"].root_token,
+        "VAULT_CACERT": mtls["ca"].cert,
+        **variables,
+    }
 
 
 def read(env: dict[str, str]) -> object:
@@ -63,8 +69,12 @@ def test_client_certificate_from_environment_is_accepted(mtls):
 def test_client_certificate_argument_is_accepted(mtls):
     """cert=(certificate, key) does the same in code."""
     pair = mtls["client"]
-    with VaultClient(mtls["addr"], auth=VaultClient.from_env(environ(mtls)).auth,
-                     verify=mtls["ca"].cert, cert=(pair.cert, pair.key)) as client:
+    with VaultClient(
+        mtls["addr"],
+        auth=VaultClient.from_env(environ(mtls)).auth,
+        verify=mtls["ca"].cert,
+        cert=(pair.cert, pair.key),
+    ) as client:
         assert client.get_secret("secret/mtls/app") == SECRET
 
 
@@ -75,7 +85,8 @@ def test_missing_client_certificate_fails_clearly(mtls):
         read(environ(mtls))
     message = str(info.value)
     assert "client certificate" in message
-    assert "VAULT_CLIENT_CERT" in message and "VAULT_CLIENT_KEY" in message
+    assert "VAULT_CLIENT_CERT" in message
+    assert "VAULT_CLIENT_KEY" in message
     assert "VAULT_CACERT" not in message
     assert info.value.retryable is False
 
@@ -97,8 +108,13 @@ def test_untrusted_client_certificate_fails_clearly(mtls):
         ("client", None, "cannot be used"),
         ("ca-as-key", "ca-as-key", "cannot be used"),
     ],
-    ids=["cert-file-missing", "key-file-missing", "key-of-another-cert", "cert-without-key",
-         "certificate-as-key"],
+    ids=[
+        "cert-file-missing",
+        "key-file-missing",
+        "key-of-another-cert",
+        "cert-without-key",
+        "certificate-as-key",
+    ],
 )
 def test_unusable_client_certificate_settings_are_config_errors(mtls, tmp_path, cert, key, match):
     """Client certificate settings that cannot work are a VaultConfigError naming the
@@ -120,15 +136,20 @@ def test_unusable_client_certificate_settings_are_config_errors(mtls, tmp_path, 
 
 def test_encrypted_client_key_is_a_config_error_not_a_prompt(mtls, tmp_path):
     """An encrypted client key is refused by name instead of OpenSSL prompting on the terminal."""
-    from cryptography.hazmat.primitives import serialization
-
     from pathlib import Path
+
+    from cryptography.hazmat.primitives import serialization
 
     key = serialization.load_pem_private_key(Path(mtls["client"].key).read_bytes(), None)
     encrypted = tmp_path / "client-key-encrypted.pem"
-    encrypted.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(b"client-key-passphrase")))
+    encrypted.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"client-key-passphrase"),
+        )
+    )
     with pytest.raises(VaultConfigError, match="encrypted"):
-        VaultClient.from_env(environ(mtls, VAULT_CLIENT_CERT=mtls["client"].cert,
-                                     VAULT_CLIENT_KEY=str(encrypted)))
+        VaultClient.from_env(
+            environ(mtls, VAULT_CLIENT_CERT=mtls["client"].cert, VAULT_CLIENT_KEY=str(encrypted))
+        )

@@ -30,7 +30,7 @@ def batch_job(queue: Any, path: str, connect_kwargs: dict[str, Any]) -> None:
             ok=row == (1,) and bool(secret.get("user")),
             vault_logins=client._tokens.logins - logins_before,
         )
-    except Exception as exc:  # noqa: BLE001 - reported to the parent
+    except Exception as exc:
         report.update(ok=False, error=f"{type(exc).__name__}: {exc}")
     report["seconds"] = round(time.monotonic() - started, 2)
     queue.put(report)
