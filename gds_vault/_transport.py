@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -320,9 +321,15 @@ class Transport:
         )
 
 
+_MULTIERROR = re.compile(r"^\d+ errors? occurred:\s*\*\s*")
+
+
 def _errors_of(body: Any) -> tuple[str, ...]:
+    """Vault's error strings, each on one line: Go's "1 error occurred:\n\t* x\n\n"
+    wrapper becomes "x" (several become "x; y")."""
     if isinstance(body, dict) and isinstance(body.get("errors"), list):
-        return tuple(str(e) for e in body["errors"] if e)
+        cleaned = (_MULTIERROR.sub("", " ".join(str(e).split())) for e in body["errors"] if e)
+        return tuple(text.replace(" * ", "; ") for text in cleaned if text)
     return ()
 
 
