@@ -497,6 +497,8 @@ def test_policy_revoked(rel, sleeps):
         rel.server.write_policy("rel-reader", RELIABILITY_POLICY)
     assert isinstance(outcome.error, VaultPermissionError)
     assert "'read'" in str(outcome.error)
+    assert "\n" not in str(outcome.error)  # one readable line, not Go's multi-error layout
+    assert "error occurred" not in str(outcome.error)
     assert rel.logins_since(mark) == 0
     reads = len(rel.server.requests_since(mark, "secret/data/reliability/app"))
     assert reads == 1
