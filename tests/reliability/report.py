@@ -75,6 +75,11 @@ DEFECTS = [
         "each whole answer, headers and body, and a timeout in the body is a VaultTimeoutError.",
     ),
     (
+        "gds_vault/_transport.py",
+        "messages quoted Vault's errors in Go's multi-line layout ('1 error occurred:"
+        "\\n\\t* permission denied\\n\\n'); they are one line now ('permission denied').",
+    ),
+    (
         "gds_vault/testing.py",
         "OpenBaoServer.unseal() usually failed: the dev server answers its "
         "health check before printing the unseal key; it now waits for the key.",
