@@ -99,7 +99,7 @@ class VaultSnowflakeConnection:
             self._in_transaction = False
         try:
             old.close(retry=False)
-        except Exception:  # noqa: BLE001 - the old session is dead; closing is a courtesy
+        except Exception:  # the old session is dead; closing is a courtesy
             logger.debug("Closing the expired Snowflake session failed; ignored")
         if lost_transaction and cause is not None:
             raise SnowflakeTransactionLostError(

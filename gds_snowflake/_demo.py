@@ -33,8 +33,8 @@ def run_demo(out: IO[str] | None = None) -> int:
         print(f"    {text}", file=stream, flush=True)
 
     try:
-        from gds_snowflake._double import SnowflakeDouble  # noqa: PLC0415
-        from gds_vault.testing import OpenBaoServer  # noqa: PLC0415
+        from gds_snowflake._double import SnowflakeDouble
+        from gds_vault.testing import OpenBaoServer
     except ImportError as exc:
         print(
             f"The demo needs its extra: pip install 'gds-vault-snowflake[demo]' ({exc})",
@@ -52,7 +52,7 @@ def run_demo(out: IO[str] | None = None) -> int:
             return _scenario(vault, snowflake, step, info, started)
         finally:
             _restore(saved_env)
-            from gds_vault import set_default_client  # noqa: PLC0415
+            from gds_vault import set_default_client
 
             set_default_client(None)
     return 1  # pragma: no cover - unreachable
@@ -67,8 +67,8 @@ def _restore(saved: dict[str, str | None]) -> None:
 
 
 def _new_key() -> tuple[Any, str]:
-    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     encrypted = key.private_bytes(
@@ -86,9 +86,9 @@ def _scenario(
     info: Callable[[str], None],
     started: float,
 ) -> int:
-    from gds_snowflake import get_snowflake_connection  # noqa: PLC0415
-    from gds_snowflake._double import public_key_fingerprint  # noqa: PLC0415
-    from gds_vault import get_default_client  # noqa: PLC0415
+    from gds_snowflake import get_snowflake_connection
+    from gds_snowflake._double import public_key_fingerprint
+    from gds_vault import get_default_client
 
     step("Vault administrator: key-pair secret, read-only policy, AppRole for the job")
     key, encrypted_pem = _new_key()

@@ -47,7 +47,7 @@ _FORBIDDEN_KWARGS = ("password", "private_key", "private_key_file", "private_key
 
 
 def _default_connect(**kwargs: Any) -> Any:
-    import snowflake.connector  # noqa: PLC0415 - heavy; imported on first connection
+    import snowflake.connector  # heavy; imported on first connection
 
     return snowflake.connector.connect(**kwargs)
 
@@ -136,7 +136,7 @@ class SnowflakeConnectionProvider:
     def vault_client(self) -> VaultClient:
         if self._vault_client is not None:
             return self._vault_client
-        from gds_vault import get_default_client  # noqa: PLC0415
+        from gds_vault import get_default_client
 
         return get_default_client()
 

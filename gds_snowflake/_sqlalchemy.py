@@ -88,9 +88,9 @@ def get_snowflake_engine(
         SnowflakeConfigError: No secret path, or a credential passed as an argument.
     """
     try:
-        import sqlalchemy  # noqa: PLC0415 - optional and heavy: only when an engine is made
-        from snowflake.sqlalchemy import snowdialect  # noqa: PLC0415, F401 - the dialect
-        from sqlalchemy import event, exc  # noqa: PLC0415
+        import sqlalchemy  # optional and heavy: only when an engine is made
+        from snowflake.sqlalchemy import snowdialect  # noqa: F401 - the dialect
+        from sqlalchemy import event, exc
     except ImportError as missing:
         raise ImportError(
             f"get_snowflake_engine needs SQLAlchemy and snowflake-sqlalchemy: {_INSTALL_HINT} "

@@ -57,14 +57,14 @@ _ids = itertools.count(1)
 def __getattr__(name: str) -> Any:
     # The double's module is imported only when asked for, to keep plugin loading cheap.
     if name == "SnowflakeDouble":
-        from gds_snowflake._double import SnowflakeDouble  # noqa: PLC0415
+        from gds_snowflake._double import SnowflakeDouble
 
         return SnowflakeDouble
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _new_private_key(kind: str) -> Any:
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     if kind == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -74,7 +74,7 @@ def _new_private_key(kind: str) -> Any:
 
 
 def _pem(key: Any, passphrase: str | None) -> str:
-    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization
 
     encryption = (
         serialization.BestAvailableEncryption(passphrase.encode("utf-8"))
@@ -152,7 +152,7 @@ class SnowflakeTestUser:
 
     def new_vault_client(self, **kwargs: Any) -> VaultClient:
         """Another client with this user's AppRole; ``kwargs`` go to ``VaultClient``."""
-        from gds_vault import AppRoleAuth, VaultClient  # noqa: PLC0415
+        from gds_vault import AppRoleAuth, VaultClient
 
         auth = AppRoleAuth(self.role_id, self.secret_id)
         client = VaultClient(self.vault.addr, auth=auth, **kwargs)
@@ -161,7 +161,7 @@ class SnowflakeTestUser:
 
     def connect(self, **kwargs: Any) -> VaultSnowflakeConnection:
         """``get_snowflake_connection`` for this user, against the double."""
-        from gds_snowflake import get_snowflake_connection  # noqa: PLC0415
+        from gds_snowflake import get_snowflake_connection
 
         return get_snowflake_connection(
             self.secret_path, vault_client=self.vault_client, **{**self.connect_kwargs(), **kwargs}
@@ -302,7 +302,7 @@ def create_snowflake_user(
 
 def _reset_default_client() -> None:
     """Close the process-wide Vault client; the next use builds one from the environment."""
-    from gds_vault import _default, set_default_client  # noqa: PLC0415
+    from gds_vault import _default, set_default_client
 
     client = _default._default
     set_default_client(None)
@@ -320,7 +320,7 @@ if pytest is not None:
     @pytest.fixture(scope="session")
     def snowflake_double() -> Iterator[SnowflakeDouble]:
         """A running Snowflake double (fakesnow behind real auth), shared by the session."""
-        from gds_snowflake._double import SnowflakeDouble  # noqa: PLC0415
+        from gds_snowflake._double import SnowflakeDouble
 
         with SnowflakeDouble() as double:
             yield double

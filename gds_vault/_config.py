@@ -69,7 +69,7 @@ def _check_client_cert(cert: object) -> None:
             raise VaultConfigError(
                 f"The client certificate file {path!r} does not exist; check {variable}."
             )
-    import ssl  # noqa: PLC0415 - only when a client certificate is configured
+    import ssl  # only when a client certificate is configured
 
     def no_passphrase() -> str:
         # Without this OpenSSL would prompt on the terminal for an encrypted key's passphrase.

@@ -102,7 +102,7 @@ def install(session: Any) -> None:
     """Make the session's HTTP(S) connection pools honour :func:`bounded` deadlines."""
     global _pool_classes
     if _pool_classes is None:
-        from urllib3.connectionpool import (  # noqa: PLC0415 - first session only
+        from urllib3.connectionpool import (  # first session only
             HTTPConnectionPool,
             HTTPSConnectionPool,
         )

@@ -82,7 +82,7 @@ def silence_insecure_request_warnings(host: str) -> None:
     warning) is dropped when that block ends. It is re-added only when missing, since every
     change to the filters resets Python's once-per-location warning registries.
     """
-    from urllib3.exceptions import InsecureRequestWarning  # noqa: PLC0415 - rare path
+    from urllib3.exceptions import InsecureRequestWarning  # rare path
 
     message = f"Unverified HTTPS request is being made to host '{re.escape(host)}'"
     item = ("ignore", re.compile(message, re.I), InsecureRequestWarning, None, 0)

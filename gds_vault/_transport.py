@@ -78,8 +78,8 @@ class Transport:
             return self._session
 
     def _new_session(self) -> requests.Session:
-        import requests  # noqa: PLC0415 - first use only; keeps `import gds_vault` cheap
-        from requests.utils import get_environ_proxies  # noqa: PLC0415
+        import requests  # first use only; keeps `import gds_vault` cheap
+        from requests.utils import get_environ_proxies
 
         session = requests.Session()
         # trust_env=False: REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE and .netrc must not change
@@ -141,7 +141,7 @@ class Transport:
         json: Mapping[str, Any] | None,
         params: Mapping[str, Any] | None,
     ) -> dict[str, Any] | None:
-        import requests  # noqa: PLC0415
+        import requests
 
         headers = {"X-Vault-Token": token} if token else None
         url = f"{self.addr}/v1/{path}"
@@ -347,7 +347,7 @@ def _retry_after(response: requests.Response) -> float | None:
         return max(0.0, float(raw))
     except ValueError:
         pass
-    from email.utils import parsedate_to_datetime  # noqa: PLC0415 - rare path, costly import
+    from email.utils import parsedate_to_datetime  # rare path, costly import
 
     try:
         when = parsedate_to_datetime(raw)

@@ -122,7 +122,7 @@ class RetryPolicy:
         Returns:
             An iterable of attempts; the last error is re-raised unchanged on giving up.
         """
-        import tenacity  # noqa: PLC0415 - tenacity is imported on first use to keep imports cheap
+        import tenacity  # tenacity is imported on first use to keep imports cheap
 
         started = self.clock()
 

@@ -47,7 +47,7 @@ def register_written_secret(value: object) -> None:
 
     A PEM text also registers each of its base64 lines: one leaked line is a leak.
     """
-    from gds_vault._logging import register_secret  # noqa: PLC0415
+    from gds_vault._logging import register_secret
 
     if not isinstance(value, str):
         return
@@ -172,7 +172,7 @@ class OpenBaoServer:
                 health = self.session.get(f"{self.addr}/v1/sys/health", timeout=1)
                 if health.status_code == 200:
                     return True
-            except Exception:  # noqa: BLE001, S110 - not up yet
+            except Exception:  # noqa: S110 - not up yet
                 pass
             time.sleep(0.05)
         return False
@@ -204,7 +204,7 @@ class OpenBaoServer:
     @property
     def session(self) -> Any:
         if self._session is None:
-            import requests  # noqa: PLC0415
+            import requests
 
             self._session = requests.Session()
             self._session.trust_env = False
