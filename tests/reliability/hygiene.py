@@ -18,9 +18,9 @@ test helpers (``OpenBaoServer``, the Snowflake ``World``) register the passwords
 keys (each PEM line), passphrases and tokens they write. Tests may call :func:`register`
 for values of their own. Test locals are never inspected: tests hold secrets on purpose.
 
-Cheap by design: one handler that appends each record's message to a list, a list append
-per library error or object, and at teardown one substring search per known secret over
-the joined text.
+Cheap by design: each record's message appended to a list (handlers still see only what
+the loggers' levels let through, as without the check), a list append per library error
+or object, and at teardown one substring search per known secret over the joined text.
 """
 
 from __future__ import annotations
@@ -60,29 +60,38 @@ _watch = _Watch()
 _known: set[str] = set()
 
 
-class _CaptureHandler(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
+def _capture(record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:
+        message = str(record.msg)
+    _watch.texts.append((f"log record of {record.name} ({record.levelname})", message))
+    exc = record.exc_info[1] if record.exc_info else None
+    if exc is not None:
+        _watch.texts.append((f"exception logged by {record.name}", f"{type(exc).__name__}: {exc}"))
 
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = record.getMessage()
-        except Exception:
-            message = str(record.msg)
-        _watch.texts.append((f"log record of {record.name} ({record.levelname})", message))
-        exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None:
-            _watch.texts.append(
-                (f"exception logged by {record.name}", f"{type(exc).__name__}: {exc}")
-            )
 
-    def handleError(self, record: logging.LogRecord) -> None:
-        pass
+def _install_logging() -> tuple[Any, Any]:
+    """Make every logger create its records from DEBUG up and show them to the check, while
+    handlers still get only the records they got before (the loggers' own levels decide).
 
-    # Called from many threads at once; list.append needs no lock, so skip Handler's.
-    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
-        self.emit(record)
-        return True
+    Lowering the root logger's level instead would feed every DEBUG record of every thread
+    to pytest's own handlers, slowing the suite and making a fork more likely to catch a
+    handler's stream lock held by another thread.
+    """
+    enabled_for, call_handlers = logging.Logger.isEnabledFor, logging.Logger.callHandlers
+
+    def every_level(self: logging.Logger, level: int) -> bool:
+        return level >= logging.DEBUG and self.manager.disable < level
+
+    def capture_then_call(self: logging.Logger, record: logging.LogRecord) -> None:
+        _capture(record)
+        if enabled_for(self, record.levelno):
+            call_handlers(self, record)
+
+    logging.Logger.isEnabledFor = every_level  # type: ignore[method-assign]
+    logging.Logger.callHandlers = capture_then_call  # type: ignore[method-assign]
+    return enabled_for, call_handlers
 
 
 def _error_classes() -> list[type[BaseException]]:
@@ -155,7 +164,10 @@ def _uninstall(saved: list[tuple[type, Any]]) -> None:
 @pytest.fixture(scope="session")
 def _hygiene_hooks() -> Iterator[None]:
     saved = _install()
+    enabled_for, call_handlers = _install_logging()
     yield
+    logging.Logger.isEnabledFor = enabled_for  # type: ignore[method-assign]
+    logging.Logger.callHandlers = call_handlers  # type: ignore[method-assign]
     _uninstall(saved)
 
 
@@ -208,16 +220,9 @@ def secret_hygiene(_hygiene_hooks: None) -> Iterator[_Watch]:
     global _watch
     _snapshot_registered()
     watch = _watch = _Watch()
-    root = logging.getLogger()
-    handler = _CaptureHandler()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
     try:
         yield watch
     finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
         _watch = _Watch()
     _snapshot_registered()
     leaks = find_leaks(watch, _known)

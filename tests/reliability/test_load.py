@@ -244,9 +244,14 @@ def test_8_processes(world, default_client_from_env, method):
         workers = [context.Process(target=batch_job, args=(queue, path, kwargs)) for _ in range(8)]
         for worker in workers:
             worker.start()
-    reports = [queue.get(timeout=90) for _ in workers]
-    for worker in workers:
-        worker.join(30)
+    try:
+        reports = [queue.get(timeout=60) for _ in workers]
+    finally:  # a hung worker fails this test instead of hanging the suite at exit
+        for worker in workers:
+            worker.join(30)
+            if worker.is_alive():
+                worker.kill()
+                worker.join(5)
     seconds = time.monotonic() - started
     assert [worker.exitcode for worker in workers] == [0] * 8
     assert [r.get("error") for r in reports] == [None] * 8
