@@ -80,7 +80,9 @@ class VaultSnowflakeConnection:
             raw.autocommit(self._autocommit)
         return raw
 
-    def reconnect(self, cause: BaseException | None = None, *, seen_generation: int | None = None) -> None:
+    def reconnect(
+        self, cause: BaseException | None = None, *, seen_generation: int | None = None
+    ) -> None:
         """Log in again, replacing the session; a no-op if another thread just did."""
         with self._lock:
             if seen_generation is not None and seen_generation != self._generation:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
-SECRET_PATH = "secret/snowflake/demo"
+SECRET_PATH = "secret/snowflake/demo"  # noqa: S105 - a path, not a password
 USER = "DEMO_ETL"
 POLICY = 'path "secret/data/snowflake/*" { capabilities = ["read"] }\n'
 
@@ -107,8 +107,14 @@ def _scenario(
         },
     )
     vault.write_policy("snowflake-demo", POLICY)
-    role_id, secret_id = vault.approle("etl-demo", policies=["snowflake-demo"], token_ttl="1h")
-    info(f"secret {SECRET_PATH}: account, user, encrypted private_key (escaped newlines), passphrase")
+    role_id, secret_id = vault.approle(
+        "etl-demo",
+        policies=["snowflake-demo"],
+        token_ttl="1h",  # noqa: S106 - a duration
+    )
+    info(
+        f"secret {SECRET_PATH}: account, user, encrypted private_key (escaped newlines), passphrase"
+    )
     info(f"Snowflake user {USER} has RSA_PUBLIC_KEY_FP {public_key_fingerprint(key.public_key())}")
 
     step("The job's environment: VAULT_ADDR, VAULT_ROLE_ID, VAULT_SECRET_ID (and nothing else)")

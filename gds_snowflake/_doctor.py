@@ -150,8 +150,12 @@ class _Doctor:
             for step, title in STEPS:
                 if failed:
                     results.append(
-                        StepResult(step=step, title=title, status="skip",
-                                   detail="skipped: an earlier step failed")
+                        StepResult(
+                            step=step,
+                            title=title,
+                            status="skip",
+                            detail="skipped: an earlier step failed",
+                        )
                     )
                     continue
                 result = self._run_step(step, title)
@@ -169,8 +173,10 @@ class _Doctor:
             status, detail, fix = outcome.status, outcome.detail, outcome.fix
         except VaultError as exc:  # what the step did not single out: Vault failing midway
             status, detail = "fail", str(exc)
-            fix = "Vault failed while answering (see the message); retry, and if it persists " \
+            fix = (
+                "Vault failed while answering (see the message); retry, and if it persists "
                 "check Vault's health (gds-vault login, `vault status`)."
+            )
         except SnowflakeVaultError as exc:
             status, detail = "fail", str(exc)
             fix = "Correct the configuration or the secret as the message says."
@@ -197,8 +203,11 @@ class _Doctor:
         self.secrets.add(value)
         self.secrets.add(value.strip())
         # A key's lines, in case any form of it is ever echoed piecemeal.
-        self.secrets.update(line.strip() for line in value.replace("\\n", "\n").splitlines()
-                            if len(line.strip()) >= 16 and "-----" not in line)
+        self.secrets.update(
+            line.strip()
+            for line in value.replace("\\n", "\n").splitlines()
+            if len(line.strip()) >= 16 and "-----" not in line
+        )
 
     def _close(self) -> None:
         if self.connection is not None:
@@ -210,7 +219,8 @@ class _Doctor:
     # -- steps ---------------------------------------------------------------------------
     def _step_config(self) -> str:
         names = sorted(
-            name for name, value in self.environ.items()
+            name
+            for name, value in self.environ.items()
             if name.startswith(_VARIABLE_PREFIXES) and str(value).strip()
         )
         found = ", ".join(names) + " set" if names else "no VAULT_* or SNOWFLAKE_* variables set"
@@ -241,8 +251,10 @@ class _Doctor:
             self.environ.get(n, "").strip() for n in ("VAULT_ADDR", "HVAULT_ADDR")
         )
         if not has_addr:
-            return "Set VAULT_ADDR to your Vault server's address, e.g. " \
+            return (
+                "Set VAULT_ADDR to your Vault server's address, e.g. "
                 "export VAULT_ADDR=https://vault.example.com:8200 (or pass --addr)."
+            )
         if str(exc).startswith("No Vault credentials"):
             return (
                 "Give the job a Vault identity: VAULT_ROLE_ID and VAULT_SECRET_ID (AppRole), "
@@ -264,8 +276,13 @@ class _Doctor:
             silence_insecure_request_warnings(parts.hostname or "")
         # The client's own session: the same TLS settings, client certificate and proxies.
         session = client._transport.session()
-        params = {"standbyok": "true", "perfstandbyok": "true", "sealedcode": "200",
-                  "uninitcode": "200", "drsecondarycode": "200"}
+        params = {
+            "standbyok": "true",
+            "perfstandbyok": "true",
+            "sealedcode": "200",
+            "uninitcode": "200",
+            "drsecondarycode": "200",
+        }
         before, started = self.clock(), time.perf_counter()
         try:
             response = session.get(
@@ -311,12 +328,16 @@ class _Doctor:
         self.server_time = _server_time(response.headers.get("Date"), body)
         version = body.get("version") or "unknown version"
         if not body.get("initialized", True):
-            raise _fail(f"{addr} answered: version {version}, not initialized",
-                        "An operator must initialize Vault (vault operator init).")
+            raise _fail(
+                f"{addr} answered: version {version}, not initialized",
+                "An operator must initialize Vault (vault operator init).",
+            )
         if body.get("sealed"):
-            raise _fail(f"{addr} answered: version {version}, sealed",
-                        "An operator must unseal Vault (vault operator unseal); "
-                        "nothing can be read until then.")
+            raise _fail(
+                f"{addr} answered: version {version}, sealed",
+                "An operator must unseal Vault (vault operator unseal); "
+                "nothing can be read until then.",
+            )
         role = "standby" if body.get("standby") else "active"
         detail = f"{addr} answered in {elapsed:.0f} ms: version {version}, unsealed, {role}"
         if parts.scheme == "https":
@@ -394,7 +415,8 @@ class _Doctor:
         present = ", ".join(sorted(map(str, self.secret))) or "none"
         where = f"{path} has fields {present}"
         not_text = sorted(
-            name for name in _field_names(layout)
+            name
+            for name in _field_names(layout)
             if name in self.secret and not isinstance(self.secret[name], str)
         )
         if not_text:
@@ -404,8 +426,10 @@ class _Doctor:
             )
         user = _text(self.secret, layout.user)
         if user is None:
-            raise _fail(f"{where}; no {layout.user!r}",
-                        f"Add the Snowflake user name: vault kv patch {path} user=<USER>")
+            raise _fail(
+                f"{where}; no {layout.user!r}",
+                f"Add the Snowflake user name: vault kv patch {path} user=<USER>",
+            )
         password = _text(self.secret, layout.password)
         has_key = _text(self.secret, layout.private_key) is not None
         if password is None and not has_key:
@@ -453,11 +477,17 @@ class _Doctor:
             )
             raise _fail(str(exc), fix) from None
         except UnsupportedPrivateKeyError as exc:
-            raise _fail(str(exc), "Convert or replace the key as the message says, then "
-                        f"store it: vault kv patch {self.path} private_key=@rsa_key.p8") from None
+            raise _fail(
+                str(exc),
+                "Convert or replace the key as the message says, then "
+                f"store it: vault kv patch {self.path} private_key=@rsa_key.p8",
+            ) from None
         except PrivateKeyError as exc:
-            raise _fail(str(exc), "Store the whole private key again: "
-                        f"vault kv patch {self.path} private_key=@rsa_key.p8") from None
+            raise _fail(
+                str(exc),
+                "Store the whole private key again: "
+                f"vault kv patch {self.path} private_key=@rsa_key.p8",
+            ) from None
         key = self.key
         curve = f" ({key.curve})" if key.curve else ""
         state = "encrypted, passphrase accepted" if key.was_encrypted else "not encrypted"
@@ -469,8 +499,11 @@ class _Doctor:
 
     def _step_clock(self) -> str:
         if self.server_time is None or self.local_time is None:
-            raise _Outcome("warn", "not checked: Vault's answer carried no Date header",
-                           "Compare `date -u` with a trusted clock; keep NTP running.")
+            raise _Outcome(
+                "warn",
+                "not checked: Vault's answer carried no Date header",
+                "Compare `date -u` with a trusted clock; keep NTP running.",
+            )
         skew = self.local_time - self.server_time
         side = "ahead of" if skew > 0 else "behind"
         detail = f"local clock {abs(skew):.1f} s {side} Vault's"
@@ -592,8 +625,10 @@ def _auth_fix(client: VaultClient) -> str:
             f"(vault write -f auth/{mount}/role/<role>/secret-id) and update VAULT_SECRET_ID."
         )
     if auth.name == "token":
-        return "Get a fresh token (vault login, or restart the Vault Agent) and update " \
+        return (
+            "Get a fresh token (vault login, or restart the Vault Agent) and update "
             "VAULT_TOKEN or the token file."
+        )
     return (
         "Check VAULT_JWT_ROLE, that the JWT file holds a current token, and that the role's "
         f"bound claims (issuer, audience, subject) on auth/{mount} match it."

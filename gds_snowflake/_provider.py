@@ -116,7 +116,11 @@ class SnowflakeConnectionProvider:
         }
         self.overrides: dict[str, Any] = {}
         for name, value in explicit.items():
-            chosen = value if value is not None else (env.get(PARAMETER_VARIABLES[name], "").strip() or None)
+            chosen = (
+                value
+                if value is not None
+                else (env.get(PARAMETER_VARIABLES[name], "").strip() or None)
+            )
             if chosen is not None:
                 self.overrides[name] = chosen
         self.secret_path = path

@@ -63,29 +63,50 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    doctor.add_argument("secret_path", metavar="SECRET_PATH", nargs="?",
-                        help="the Vault secret, e.g. secret/snowflake/etl "
-                        "(default: SNOWFLAKE_VAULT_PATH)")
-    doctor.add_argument("--format", choices=("text", "json"), default="text",
-                        help="text for people (default), json for programs")
-    doctor.add_argument("--ascii", action="store_true",
-                        help="ASCII marks + x ! - instead of check marks (automatic when "
-                        "the output cannot encode them)")
-    doctor.add_argument("-v", "--verbose", action="count", default=0,
-                        help="log to stderr: -v INFO, -vv DEBUG (never secrets)")
+    doctor.add_argument(
+        "secret_path",
+        metavar="SECRET_PATH",
+        nargs="?",
+        help="the Vault secret, e.g. secret/snowflake/etl (default: SNOWFLAKE_VAULT_PATH)",
+    )
+    doctor.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people (default), json for programs",
+    )
+    doctor.add_argument(
+        "--ascii",
+        action="store_true",
+        help="ASCII marks + x ! - instead of check marks (automatic when "
+        "the output cannot encode them)",
+    )
+    doctor.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log to stderr: -v INFO, -vv DEBUG (never secrets)",
+    )
     snowflake = doctor.add_argument_group(
         "Snowflake (as get_snowflake_connection's arguments; override SNOWFLAKE_* and the "
         "secret's fields)"
     )
     for name in _SNOWFLAKE_OPTIONS:
         snowflake.add_argument(f"--{name}", metavar=name.upper(), help=f"the {name} to use")
-    snowflake.add_argument("--login-timeout", type=float, default=30.0, metavar="SECONDS",
-                           help="seconds the Snowflake login may take (default 30)")
+    snowflake.add_argument(
+        "--login-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds the Snowflake login may take (default 30)",
+    )
     testing = doctor.add_argument_group(
         "where Snowflake is (for testing against a local double, or through a proxy)"
     )
-    testing.add_argument("--host",
-                         help="Snowflake host instead of <account>.snowflakecomputing.com")
+    testing.add_argument(
+        "--host", help="Snowflake host instead of <account>.snowflakecomputing.com"
+    )
     testing.add_argument("--port", type=int, help="Snowflake port (default 443)")
     testing.add_argument("--protocol", choices=("https", "http"), help="default https")
     add_vault_options(doctor)
@@ -101,6 +122,7 @@ def _options_given(args: argparse.Namespace, argv: Sequence[str]) -> list[str]:
             if name not in ("format", "ascii", "verbose") and f"--{name}" not in given:
                 given.append(f"--{name}")
     return given
+
 
 _MARKS = {"ok": "✓", "warn": "!", "fail": "✗", "skip": "-"}
 _ASCII_MARKS = {"ok": "+", "warn": "!", "fail": "x", "skip": "-"}

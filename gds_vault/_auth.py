@@ -43,7 +43,7 @@ class LoginResult:
     token: str = field(repr=False)
     ttl: float
     renewable: bool
-    token_type: str = "service"
+    token_type: str = "service"  # noqa: S105 - a token kind, not a token
     policies: tuple[str, ...] = ()
 
 
@@ -66,7 +66,8 @@ def _read_file(path: str | os.PathLike[str], what: str, variable: str) -> str:
         content = Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise VaultConfigError(
-            f"Cannot read the {what} file {os.fspath(path)!r} ({exc.strerror or type(exc).__name__}); "
+            f"Cannot read the {what} file {os.fspath(path)!r} "
+            f"({exc.strerror or type(exc).__name__}); "
             f"check {variable} and the file's permissions."
         ) from None
     if not content:
@@ -132,17 +133,22 @@ class TokenAuth(AuthMethod):
 
     name = "token"
 
-    def __init__(self, token: str | None = None, *, token_file: str | os.PathLike[str] | None = None):
+    def __init__(
+        self, token: str | None = None, *, token_file: str | os.PathLike[str] | None = None
+    ):
         if bool(token) == bool(token_file):
             raise VaultConfigError(
-                "TokenAuth needs exactly one of token (VAULT_TOKEN) or token_file (VAULT_TOKEN_FILE)."
+                "TokenAuth needs exactly one of token (VAULT_TOKEN) or "
+                "token_file (VAULT_TOKEN_FILE)."
             )
         self._token = token.strip() if token else None
         self.token_file = token_file
         register_secret(self._token)
 
     def __repr__(self) -> str:
-        source = f"token_file={os.fspath(self.token_file)!r}" if self.token_file else "token=<hidden>"
+        source = (
+            f"token_file={os.fspath(self.token_file)!r}" if self.token_file else "token=<hidden>"
+        )
         return f"TokenAuth({source})"
 
     def current_token(self) -> str:
@@ -309,9 +315,7 @@ class JWTAuth(AuthMethod):
         if not isinstance(role, str) or not role.strip():
             raise VaultConfigError("JWTAuth needs the Vault role name; set VAULT_JWT_ROLE.")
         if bool(jwt) == bool(jwt_file):
-            raise VaultConfigError(
-                "JWTAuth needs exactly one of jwt or jwt_file (VAULT_JWT_FILE)."
-            )
+            raise VaultConfigError("JWTAuth needs exactly one of jwt or jwt_file (VAULT_JWT_FILE).")
         self.role = role.strip()
         self._jwt = jwt.strip() if jwt else None
         self.jwt_file = jwt_file

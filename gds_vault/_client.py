@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
@@ -26,9 +25,9 @@ from gds_vault._errors import (
 )
 from gds_vault._kv import Mount, MountTable, mount_from_ui_answer
 from gds_vault._paths import normalise_path
+from gds_vault._tls import TrustStore
 from gds_vault._token import TokenManager
 from gds_vault._transport import Transport
-from gds_vault._tls import TrustStore
 from gds_vault.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -107,9 +106,7 @@ class VaultClient:
         _live_clients.add(self)
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> VaultClient:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> VaultClient:
         """A client configured from VAULT_* variables, with keyword overrides.
 
         Reads VAULT_ADDR, the auth variables (VAULT_TOKEN / VAULT_TOKEN_FILE,
@@ -201,9 +198,7 @@ class VaultClient:
             return self._transport.request(method, path, token=self._tokens.token(), **kwargs)
 
     # -- KV ------------------------------------------------------------------------------
-    def get_secret(
-        self, path: str, key: str | None = None, version: int | None = None
-    ) -> Any:
+    def get_secret(self, path: str, key: str | None = None, version: int | None = None) -> Any:
         """Read a KV secret (v1 or v2, found automatically), from the cache when fresh.
 
         Args:
@@ -312,7 +307,9 @@ class VaultClient:
             # about the mounts endpoint: guessing layouts would only log in again and again.
             if exc.retryable or isinstance(exc, VaultAuthError):
                 raise
-            logger.debug("KV mount detection for %s unavailable (%s); guessing", path, exc.status_code)
+            logger.debug(
+                "KV mount detection for %s unavailable (%s); guessing", path, exc.status_code
+            )
             return None
         mount = mount_from_ui_answer((body or {}).get("data") or {})
         if mount is None:
@@ -361,7 +358,9 @@ class VaultClient:
     ) -> VaultSecretNotFoundError:
         if mount.version == 2 and exc.data:
             metadata = exc.data.get("metadata") if isinstance(exc.data, dict) else None
-            if isinstance(metadata, dict) and (metadata.get("deletion_time") or metadata.get("destroyed")):
+            if isinstance(metadata, dict) and (
+                metadata.get("deletion_time") or metadata.get("destroyed")
+            ):
                 return self._deleted(path, version, metadata, exc.status_code)
         hint = ""
         if any("no handler for route" in error for error in exc.errors):
@@ -409,10 +408,14 @@ class VaultClient:
         self._check_open()
         clean = normalise_path(path)
         mount = self._mount_for(clean)
-        candidates = [mount] if mount is not None else [
-            Mount(clean.split("/", 1)[0] + "/", 2, detected=False),
-            Mount(clean.split("/", 1)[0] + "/", 1, detected=False),
-        ]
+        candidates = (
+            [mount]
+            if mount is not None
+            else [
+                Mount(clean.split("/", 1)[0] + "/", 2, detected=False),
+                Mount(clean.split("/", 1)[0] + "/", 1, detected=False),
+            ]
+        )
         last: VaultResponseError | None = None
         for candidate in candidates:
             rest = clean[len(candidate.path) :] if (clean + "/").startswith(candidate.path) else ""
@@ -455,7 +458,9 @@ class VaultClient:
     def invalidate(self, path: str) -> None:
         """Drop the cached copies of one secret (all versions), e.g. after a rotation."""
         dropped = self._cache.invalidate(normalise_path(path))
-        logger.debug("Invalidated %d cached entr%s for %s", dropped, "y" if dropped == 1 else "ies", path)
+        logger.debug(
+            "Invalidated %d cached entr%s for %s", dropped, "y" if dropped == 1 else "ies", path
+        )
 
     def clear_cache(self) -> None:
         """Drop every cached secret."""

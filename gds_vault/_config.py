@@ -45,7 +45,9 @@ class ClientSettings:
         if not isinstance(self.retry, RetryPolicy):
             raise VaultConfigError("retry must be a RetryPolicy.")
         if not isinstance(self.verify, bool | str):
-            raise VaultConfigError("verify must be True, False, or a path to a CA file or directory.")
+            raise VaultConfigError(
+                "verify must be True, False, or a path to a CA file or directory."
+            )
         _check_client_cert(self.cert)
         if self.namespace is not None and not isinstance(self.namespace, str):
             raise VaultConfigError("namespace must be a string such as 'team-a'.")
@@ -140,11 +142,15 @@ def auth_from_env(environ: Mapping[str, str]) -> AuthMethod:
         )
     if method in ("jwt", "kubernetes") or (not method and jwt_role):
         if not jwt_role:
-            raise VaultConfigError(f"{method or 'JWT'} login needs VAULT_JWT_ROLE (the Vault role).")
+            raise VaultConfigError(
+                f"{method or 'JWT'} login needs VAULT_JWT_ROLE (the Vault role)."
+            )
         jwt_file = _env.read(environ, "VAULT_JWT_FILE")
         if method == "kubernetes":
             return JWTAuth.kubernetes(
-                jwt_role, **({"jwt_file": jwt_file} if jwt_file else {}), mount=mount or "kubernetes"
+                jwt_role,
+                **({"jwt_file": jwt_file} if jwt_file else {}),
+                mount=mount or "kubernetes",
             )
         if not jwt_file:
             raise VaultConfigError("JWT login needs VAULT_JWT_FILE, the file holding the JWT.")
@@ -179,7 +185,17 @@ def cert_from_env(environ: Mapping[str, str]) -> tuple[str, str] | str | None:
 
 def settings_from_env(environ: Mapping[str, str], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """VaultClient keyword arguments from the environment, with ``overrides`` on top."""
-    allowed = {"addr", "auth", "namespace", "verify", "cert", "timeout", "retry", "cache_ttl", "clock"}
+    allowed = {
+        "addr",
+        "auth",
+        "namespace",
+        "verify",
+        "cert",
+        "timeout",
+        "retry",
+        "cache_ttl",
+        "clock",
+    }
     unknown = set(overrides) - allowed
     if unknown:
         raise VaultConfigError(
@@ -187,8 +203,10 @@ def settings_from_env(environ: Mapping[str, str], overrides: Mapping[str, Any]) 
             f"use {', '.join(sorted(allowed))}."
         )
     kwargs: dict[str, Any] = {}
-    kwargs["addr"] = overrides["addr"] if "addr" in overrides else _env.normalise_addr(
-        _env.read(environ, "VAULT_ADDR")
+    kwargs["addr"] = (
+        overrides["addr"]
+        if "addr" in overrides
+        else _env.normalise_addr(_env.read(environ, "VAULT_ADDR"))
     )
     kwargs["auth"] = overrides["auth"] if "auth" in overrides else auth_from_env(environ)
     kwargs["namespace"] = _env.read(environ, "VAULT_NAMESPACE")

@@ -108,8 +108,11 @@ def install(session: Any) -> None:
         )
 
         _pool_classes = {
-            scheme: type(f"Bounded{pool.__name__}", (pool,),
-                         {"ConnectionCls": _bounded_getresponse(pool.ConnectionCls)})
+            scheme: type(
+                f"Bounded{pool.__name__}",
+                (pool,),
+                {"ConnectionCls": _bounded_getresponse(pool.ConnectionCls)},
+            )
             for scheme, pool in (("http", HTTPConnectionPool), ("https", HTTPSConnectionPool))
         }
     for adapter in session.adapters.values():

@@ -54,9 +54,9 @@ class MountTable:
         best: Mount | None = None
         now = self._clock()
         for prefix, (mount, expires_at) in tuple(self._mounts.items()):
-            if probe.startswith(prefix) and now < expires_at:
-                if best is None or len(prefix) > len(best.path):
-                    best = mount
+            longer = best is None or len(prefix) > len(best.path)
+            if probe.startswith(prefix) and now < expires_at and longer:
+                best = mount
         return best
 
     def remember(self, mount: Mount) -> None:

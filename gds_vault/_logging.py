@@ -26,7 +26,9 @@ _PATTERNS = (
     # Vault/OpenBao tokens: service, batch, recovery, legacy "s." forms.
     re.compile(r"\b(?:hv[sbr]|s|b|r)\.[A-Za-z0-9_-]{20,}"),
     # PEM blocks (keys, certificates' private parts) and escaped-newline variants.
-    re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)", re.S),
+    re.compile(
+        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)", re.S
+    ),
     # key=value and quoted "key": "value" pairs whose key names a secret. A bare
     # "token: word" is prose ("token: logged in"), not a pair, and is left alone.
     re.compile(

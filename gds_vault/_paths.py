@@ -18,7 +18,8 @@ def normalise_path(path: object, *, what: str = "secret path") -> str:
     """
     if not isinstance(path, str):
         raise VaultPathError(
-            f"The {what} must be a string such as 'secret/snowflake/etl', not {type(path).__name__}."
+            f"The {what} must be a string such as 'secret/snowflake/etl', "
+            f"not {type(path).__name__}."
         )
     cleaned = path.strip().strip("/")
     if not cleaned:

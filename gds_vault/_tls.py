@@ -7,6 +7,7 @@ into one bundle file that lives as long as the client.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -27,9 +28,7 @@ class VaultInsecureWarning(UserWarning):
 # Shown every time, like urllib3's security warnings: skipping verification is never routine.
 warnings.simplefilter("always", VaultInsecureWarning, append=True)
 
-_PEM_CERT = re.compile(
-    r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S
-)
+_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
 
 class TrustStore:
@@ -64,10 +63,8 @@ class TrustStore:
 
     def close(self) -> None:
         if self._bundle is not None:
-            try:
+            with contextlib.suppress(OSError):  # already gone: nothing to clean
                 os.unlink(self._bundle)
-            except OSError:
-                pass
             self._bundle = None
 
     def __del__(self) -> None:

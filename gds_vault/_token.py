@@ -147,7 +147,7 @@ class TokenManager:
 
     @staticmethod
     def _can_renew(state: _TokenState) -> bool:
-        return state.renewable and state.token_type != "batch"
+        return state.renewable and state.token_type != "batch"  # noqa: S105 - a kind
 
     def _renew(self, state: _TokenState, now: float) -> str | None:
         """Renew the token; None when a fresh login is the better choice."""
@@ -168,7 +168,7 @@ class TokenManager:
             return None
         auth = (body or {}).get("auth") or {}
         ttl = float(auth.get("lease_duration") or 0)
-        if ttl <= 0 or ttl < state.login_ttl and self._can_login_again():
+        if ttl <= 0 or (ttl < state.login_ttl and self._can_login_again()):
             logger.info(
                 "Vault token renewal gave %.0f s (login gave %.0f s): near its max TTL, "
                 "logging in again",
@@ -213,7 +213,10 @@ class TokenManager:
             return True
         try:
             self._transport.request(
-                "GET", "auth/token/lookup-self", token=token, operation="vault.token.lookup",
+                "GET",
+                "auth/token/lookup-self",
+                token=token,
+                operation="vault.token.lookup",
                 retry=False,
             )
         except (VaultPermissionError, VaultAuthError):
@@ -221,4 +224,3 @@ class TokenManager:
         except VaultError:
             return False
         return False
-

@@ -107,30 +107,75 @@ def add_vault_options(parser: argparse.ArgumentParser, *, suppress: bool = False
     """
     default = argparse.SUPPRESS if suppress else None
     group = parser.add_argument_group("Vault connection (each option overrides the variable)")
-    group.add_argument("--addr", metavar="URL", default=default,
-                       help="Vault address, e.g. https://vault.example.com:8200 (VAULT_ADDR)")
-    group.add_argument("--namespace", metavar="NS", default=default,
-                       help="Vault Enterprise namespace (VAULT_NAMESPACE)")
-    group.add_argument("--ca-cert", metavar="FILE", default=default,
-                       help="CA certificate file to trust (VAULT_CACERT)")
-    group.add_argument("--ca-path", metavar="DIR", default=default,
-                       help="directory of CA certificates to trust (VAULT_CAPATH)")
-    group.add_argument("--client-cert", metavar="FILE", default=default,
-                       help="client certificate for mutual TLS (VAULT_CLIENT_CERT)")
-    group.add_argument("--client-key", metavar="FILE", default=default,
-                       help="client certificate's key (VAULT_CLIENT_KEY)")
-    group.add_argument("--tls-skip-verify", action="store_true",
-                       default=argparse.SUPPRESS if suppress else False,
-                       help="do not verify Vault's certificate; insecure (VAULT_SKIP_VERIFY)")
-    group.add_argument("--timeout", metavar="SECONDS", type=float, default=default,
-                       help="seconds for each HTTP call (VAULT_CLIENT_TIMEOUT; default 10)")
-    group.add_argument("--max-retries", metavar="N", type=int, default=default,
-                       help="retries after the first attempt (VAULT_MAX_RETRIES; default 3)")
-    group.add_argument("--auth-method", metavar="METHOD", default=default,
-                       choices=("token", "approle", "jwt", "kubernetes"),
-                       help="token, approle, jwt or kubernetes (VAULT_AUTH_METHOD)")
-    group.add_argument("--auth-mount", metavar="PATH", default=default,
-                       help="where the auth method is mounted (VAULT_AUTH_MOUNT)")
+    group.add_argument(
+        "--addr",
+        metavar="URL",
+        default=default,
+        help="Vault address, e.g. https://vault.example.com:8200 (VAULT_ADDR)",
+    )
+    group.add_argument(
+        "--namespace",
+        metavar="NS",
+        default=default,
+        help="Vault Enterprise namespace (VAULT_NAMESPACE)",
+    )
+    group.add_argument(
+        "--ca-cert",
+        metavar="FILE",
+        default=default,
+        help="CA certificate file to trust (VAULT_CACERT)",
+    )
+    group.add_argument(
+        "--ca-path",
+        metavar="DIR",
+        default=default,
+        help="directory of CA certificates to trust (VAULT_CAPATH)",
+    )
+    group.add_argument(
+        "--client-cert",
+        metavar="FILE",
+        default=default,
+        help="client certificate for mutual TLS (VAULT_CLIENT_CERT)",
+    )
+    group.add_argument(
+        "--client-key",
+        metavar="FILE",
+        default=default,
+        help="client certificate's key (VAULT_CLIENT_KEY)",
+    )
+    group.add_argument(
+        "--tls-skip-verify",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="do not verify Vault's certificate; insecure (VAULT_SKIP_VERIFY)",
+    )
+    group.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        default=default,
+        help="seconds for each HTTP call (VAULT_CLIENT_TIMEOUT; default 10)",
+    )
+    group.add_argument(
+        "--max-retries",
+        metavar="N",
+        type=int,
+        default=default,
+        help="retries after the first attempt (VAULT_MAX_RETRIES; default 3)",
+    )
+    group.add_argument(
+        "--auth-method",
+        metavar="METHOD",
+        default=default,
+        choices=("token", "approle", "jwt", "kubernetes"),
+        help="token, approle, jwt or kubernetes (VAULT_AUTH_METHOD)",
+    )
+    group.add_argument(
+        "--auth-mount",
+        metavar="PATH",
+        default=default,
+        help="where the auth method is mounted (VAULT_AUTH_MOUNT)",
+    )
 
 
 def client_from_args(
@@ -193,8 +238,12 @@ def exit_code_for(exc: BaseException) -> int:
 
 
 def _add_format(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="text for people (default), json for programs")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people (default), json for programs",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,13 +259,21 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_vault_options(parser)
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="log to stderr: -v for INFO, -vv for DEBUG (paths, never secrets)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log to stderr: -v for INFO, -vv for DEBUG (paths, never secrets)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(
-            name, help=help_text, description=textwrap.fill(description), epilog=_EXIT_CODES_HELP,
+            name,
+            help=help_text,
+            description=textwrap.fill(description),
+            epilog=_EXIT_CODES_HELP,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         add_vault_options(sub, suppress=True)

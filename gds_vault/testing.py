@@ -237,7 +237,9 @@ class OpenBaoServer:
         mounts = self.api("GET", "sys/mounts") or {}
         if f"{mount}/" in (mounts.get("data") or mounts):
             return
-        self.api("POST", f"sys/mounts/{mount}", {"type": "kv", "options": {"version": str(version)}})
+        self.api(
+            "POST", f"sys/mounts/{mount}", {"type": "kv", "options": {"version": str(version)}}
+        )
 
     def kv_put(self, mount: str, path: str, data: Mapping[str, Any], *, version: int = 2) -> None:
         """Write a secret to a KV mount of the given version (secret fields are registered)."""
@@ -306,7 +308,9 @@ class OpenBaoServer:
                 {"secret_id_accessor": accessor},
             )
 
-    def create_token(self, *, policies: list[str] | tuple[str, ...] = ("default",), **options: Any) -> str:
+    def create_token(
+        self, *, policies: list[str] | tuple[str, ...] = ("default",), **options: Any
+    ) -> str:
         body = self.api("POST", "auth/token/create", {"policies": list(policies), **options}) or {}
         register_written_secret(body["auth"]["client_token"])
         return str(body["auth"]["client_token"])
@@ -338,7 +342,9 @@ class OpenBaoServer:
                 if line.strip():
                     yield json.loads(line)
 
-    def requests_since(self, mark: int, path: str | None = None, *, prefix: bool = False) -> list[dict[str, Any]]:
+    def requests_since(
+        self, mark: int, path: str | None = None, *, prefix: bool = False
+    ) -> list[dict[str, Any]]:
         """Requests answered since ``mark``, optionally only those to ``path`` (or under it)."""
         found = []
         for entry in self.audit_entries(mark):
