@@ -1,0 +1,197 @@
+"""The Snowflake-side ``gds-snowflake doctor`` steps: key, clock, login and session.
+
+``key`` loads the private key from the secret (skipped for a password); ``clock``
+compares the local clock with Vault's, as a key-pair JWT fails when it is off; ``login``
+connects once with the credentials the provider builds (no retry that could lock the
+user); ``session`` runs :data:`QUERY`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from gds_snowflake._classify import errno_of, is_credential_rejection
+from gds_snowflake._credentials import SecretLayout
+from gds_snowflake._doctor_base import DoctorState, Outcome, fail, secret_text
+from gds_snowflake._errors import (
+    PrivateKeyError,
+    PrivateKeyPassphraseError,
+    UnsupportedPrivateKeyError,
+)
+from gds_snowflake._keys import load_private_key
+
+__all__ = ["CLOCK_LIMIT", "CLOCK_OK", "QUERY", "SnowflakeSteps"]
+
+QUERY = "select current_user(), current_role(), current_warehouse()"
+CLOCK_OK = 10.0  # seconds of difference from Vault's clock that pass without comment
+CLOCK_LIMIT = 60.0  # seconds; beyond this Snowflake rejects key-pair JWTs (iat/exp checks)
+
+
+class SnowflakeSteps(DoctorState):
+    """Steps key, clock, login and session."""
+
+    def _step_key(self) -> str:
+        layout = SecretLayout()
+        text = secret_text(self.secret, layout.private_key)
+        if text is None:
+            raise Outcome("skip", "not needed: the secret holds a password, not a private key")
+        passphrase = secret_text(self.secret, layout.private_key_passphrase)
+        source = f"field {layout.private_key!r} of secret {self.path}"
+        try:
+            self.key = load_private_key(text, passphrase, source=source)
+        except PrivateKeyPassphraseError as exc:
+            fix = (
+                f"Add the key's passphrase: vault kv patch {self.path} "
+                "private_key_passphrase=<passphrase>"
+                if passphrase is None
+                else f"Correct field 'private_key_passphrase' of {self.path} (stray spaces or a "
+                "trailing newline count), or store the key that goes with this passphrase."
+            )
+            raise fail(str(exc), fix) from None
+        except UnsupportedPrivateKeyError as exc:
+            raise fail(
+                str(exc),
+                "Convert or replace the key as the message says, then "
+                f"store it: vault kv patch {self.path} private_key=@rsa_key.p8",
+            ) from None
+        except PrivateKeyError as exc:
+            raise fail(
+                str(exc),
+                "Store the whole private key again: "
+                f"vault kv patch {self.path} private_key=@rsa_key.p8",
+            ) from None
+        key = self.key
+        curve = f" ({key.curve})" if key.curve else ""
+        state = "encrypted, passphrase accepted" if key.was_encrypted else "not encrypted"
+        return (
+            f"{key.key_type} {key.key_size} bits{curve}, {state}; public key fingerprint "
+            f"{key.public_key_fingerprint} (DESC USER {self.user} must show it as "
+            "RSA_PUBLIC_KEY_FP or RSA_PUBLIC_KEY_2_FP)"
+        )
+
+    def _step_clock(self) -> str:
+        if self.server_time is None or self.local_time is None:
+            raise Outcome(
+                "warn",
+                "not checked: Vault's answer carried no Date header",
+                "Compare `date -u` with a trusted clock; keep NTP running.",
+            )
+        skew = self.local_time - self.server_time
+        side = "ahead of" if skew > 0 else "behind"
+        detail = f"local clock {abs(skew):.1f} s {side} Vault's"
+        if abs(skew) <= CLOCK_OK:
+            return detail
+        fix = (
+            "Synchronise this machine's clock (NTP: `timedatectl set-ntp true`, "
+            "`chronyc makestep`), or Vault's if that is the one off. Snowflake rejects "
+            f"key-pair JWTs when the clock is off by more than about {CLOCK_LIMIT:.0f} s."
+        )
+        if abs(skew) > CLOCK_LIMIT and self.key is not None:
+            raise fail(f"{detail}: key-pair login will fail", fix)
+        raise Outcome("warn", detail, fix)
+
+    def _step_login(self) -> str:
+        from gds_snowflake._provider import SnowflakeConnectionProvider
+
+        provider = SnowflakeConnectionProvider(
+            self.path,
+            vault_client=self.client,
+            environ=self.environ,
+            connect=self.connect,
+            **self.snowflake_options,
+            **self.connect_kwargs,
+        )
+        credentials = provider.credentials()  # from the Vault cache: no second read
+        kwargs = provider.connect_arguments(credentials)
+        connect = self.connect or _connector_connect()
+        started = time.perf_counter()
+        account = kwargs.get("account")
+        try:
+            self.connection = connect(**kwargs)
+        except Exception as exc:
+            raise fail(_snowflake_error(exc), self._login_fix(exc, account)) from None
+        elapsed = (time.perf_counter() - started) * 1000
+        where = ""
+        if kwargs.get("host"):
+            where = f" at {kwargs.get('protocol', 'https')}://{kwargs['host']}"
+            where += f":{kwargs['port']}" if kwargs.get("port") else ""
+        return (
+            f"logged in to account {account}{where} as {kwargs.get('user')} with "
+            f"{credentials.method} in {elapsed:.0f} ms"
+        )
+
+    def _login_fix(self, exc: BaseException, account: object) -> str:
+        user = self.user
+        if is_credential_rejection(exc) and self.key is not None:
+            return (
+                f"Snowflake does not accept this key for user {user}. Run DESC USER {user} in "
+                f"Snowflake: RSA_PUBLIC_KEY_FP or RSA_PUBLIC_KEY_2_FP must be "
+                f"{self.key.public_key_fingerprint}. If neither is, register the key's public "
+                f"half: ALTER USER {user} SET RSA_PUBLIC_KEY='<public key>' (from `openssl "
+                "rsa -in rsa_key.p8 -pubout`). Also check the account and user name."
+            )
+        if is_credential_rejection(exc):
+            return (
+                f"Snowflake rejected the password of user {user}: store the current password "
+                f"in {self.path} (or have an administrator reset it), and check that the user "
+                "is not locked or disabled and that the account is right."
+            )
+        return (
+            f"Check the account identifier ({account}: the secret's 'account' field, "
+            "SNOWFLAKE_ACCOUNT or --account), network access to Snowflake (firewall, proxy: "
+            "HTTPS_PROXY/NO_PROXY), and --host/--port if given."
+        )
+
+    def _step_session(self) -> str:
+        cursor = self.connection.cursor()
+        note = ""
+        try:
+            try:
+                row = cursor.execute(QUERY).fetchone()
+            except Exception as exc:
+                if not _lacks_current_warehouse(exc):
+                    raise
+                # Some Snowflake stand-ins (the local double: fakesnow on DuckDB) lack it.
+                user, role = cursor.execute("select current_user(), current_role()").fetchone()
+                row = (user, role, getattr(self.connection, "warehouse", None))
+                note = " (this server has no current_warehouse(); warehouse from the login)"
+        except Exception as exc:  # reported as the step's failure
+            raise fail(
+                _snowflake_error(exc),
+                "The login worked but the statement failed: check that the role exists and is "
+                "granted to the user, and that the warehouse exists and the role may use it "
+                "(GRANT USAGE ON WAREHOUSE ...).",
+            ) from None
+        finally:
+            cursor.close()
+        user, role, warehouse = row
+        detail = f"{QUERY} -> {user}, {role}, {warehouse or 'no warehouse'}{note}"
+        if not warehouse:
+            raise Outcome(
+                "warn",
+                detail,
+                "Statements that need compute fail without a warehouse: pass --warehouse, set "
+                "SNOWFLAKE_WAREHOUSE, add a 'warehouse' field to the secret, or set the user's "
+                "DEFAULT_WAREHOUSE.",
+            )
+        return detail
+
+
+def _lacks_current_warehouse(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "current_warehouse" in text and ("does not exist" in text or "unknown function" in text)
+
+
+def _snowflake_error(exc: BaseException) -> str:
+    errno = errno_of(exc)
+    text = str(getattr(exc, "raw_msg", None) or exc).strip() or "no message"
+    return f"{type(exc).__name__}" + (f" {errno}" if errno is not None else "") + f": {text}"
+
+
+def _connector_connect() -> Callable[..., Any]:
+    import snowflake.connector  # heavy: only the login step needs it
+
+    connect: Callable[..., Any] = snowflake.connector.connect
+    return connect

@@ -1,0 +1,324 @@
+"""The Vault-side ``gds-snowflake doctor`` steps: config, vault, auth and secret.
+
+``config`` builds the Vault client and names the variables set (never their values);
+``vault`` asks the unauthenticated ``sys/health`` with the client's own session and notes
+Vault's clock for the ``clock`` step; ``auth`` logs in and looks the token up; ``secret``
+reads the secret and checks its fields, remembering the credential values so that the
+runner can scrub them.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import fields
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from gds_snowflake._credentials import SecretLayout
+from gds_snowflake._doctor_base import DoctorState, Outcome, fail, secret_text
+from gds_vault import (
+    VaultAuthError,
+    VaultConfigError,
+    VaultPermissionError,
+    VaultSecretNotFoundError,
+)
+
+if TYPE_CHECKING:
+    from gds_vault import VaultClient
+
+__all__ = ["VaultSteps"]
+
+_VARIABLE_PREFIXES = ("VAULT_", "HVAULT_", "SNOWFLAKE_", "GDS_VAULT_")
+
+
+class VaultSteps(DoctorState):
+    """Steps config, vault, auth and secret."""
+
+    def _step_config(self) -> str:
+        names = sorted(
+            name
+            for name, value in self.environ.items()
+            if name.startswith(_VARIABLE_PREFIXES) and str(value).strip()
+        )
+        found = ", ".join(names) + " set" if names else "no VAULT_* or SNOWFLAKE_* variables set"
+        if self.options_given:
+            found += "; options " + ", ".join(self.options_given)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                self.client = self.make_client()
+            except VaultConfigError as exc:
+                raise fail(f"{found}; {exc}", self._config_fix(exc)) from None
+        auth = self.client.auth
+        mount = getattr(auth, "mount", None)
+        detail = f"{found}; {auth.name} auth" + (f" at auth/{mount}" if mount else "")
+        if not self.path:
+            raise fail(
+                f"{detail}; no secret path",
+                "Pass the secret's path (gds-snowflake doctor secret/snowflake/etl) or set "
+                "SNOWFLAKE_VAULT_PATH.",
+            )
+        detail += f"; secret {self.path}"
+        if caught:
+            raise Outcome("warn", detail, " ".join(str(w.message) for w in caught))
+        return detail
+
+    def _config_fix(self, exc: VaultConfigError) -> str:
+        has_addr = "--addr" in self.options_given or any(
+            self.environ.get(n, "").strip() for n in ("VAULT_ADDR", "HVAULT_ADDR")
+        )
+        if not has_addr:
+            return (
+                "Set VAULT_ADDR to your Vault server's address, e.g. "
+                "export VAULT_ADDR=https://vault.example.com:8200 (or pass --addr)."
+            )
+        if str(exc).startswith("No Vault credentials"):
+            return (
+                "Give the job a Vault identity: VAULT_ROLE_ID and VAULT_SECRET_ID (AppRole), "
+                "VAULT_TOKEN or VAULT_TOKEN_FILE (token), or VAULT_JWT_ROLE and VAULT_JWT_FILE "
+                "(JWT)."
+            )
+        return "Correct the setting the message names; README.md, 'Configuration', lists them."
+
+    def _step_vault(self) -> str:
+        import requests  # imported on use, as gds_vault does, to keep imports cheap
+
+        from gds_vault._tls import silence_insecure_request_warnings
+
+        client = self.client
+        assert client is not None
+        addr, verify = client.addr, client.settings.verify
+        parts = urlsplit(addr)
+        if verify is False:
+            silence_insecure_request_warnings(parts.hostname or "")
+        # The client's own session: the same TLS settings, client certificate and proxies.
+        session = client._transport.session()
+        params = {
+            "standbyok": "true",
+            "perfstandbyok": "true",
+            "sealedcode": "200",
+            "uninitcode": "200",
+            "drsecondarycode": "200",
+        }
+        before, started = self.clock(), time.perf_counter()
+        try:
+            response = session.get(
+                f"{addr}/v1/sys/health",
+                params=params,
+                # sys/health lives in the root namespace only.
+                headers={"X-Vault-Namespace": None},
+                timeout=client.settings.timeout,
+                allow_redirects=False,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise fail(
+                f"TLS handshake with {addr} failed ({_reason(exc)})",
+                "Set VAULT_CACERT (or --ca-cert) to the CA certificate that signed Vault's "
+                "certificate, and check that VAULT_ADDR names a host in that certificate.",
+            ) from None
+        except requests.exceptions.Timeout:
+            raise fail(
+                f"Vault at {addr} did not answer within {client.settings.timeout:g} s",
+                "Check that Vault is healthy and reachable from here (firewall, proxy); "
+                "raise VAULT_CLIENT_TIMEOUT (or --timeout) for a slow link.",
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise fail(
+                f"Could not reach Vault at {addr} ({_reason(exc)})",
+                "Check VAULT_ADDR (scheme, host and port) and that Vault is running and "
+                "reachable from this machine (firewall, VPN, HTTPS_PROXY/NO_PROXY).",
+            ) from None
+        elapsed = (time.perf_counter() - started) * 1000
+        self.local_time = (before + self.clock()) / 2
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code != 200 or not isinstance(body, dict) or "sealed" not in body:
+            kind = response.headers.get("Content-Type", "").split(";")[0] or "an empty body"
+            raise fail(
+                f"{addr}/v1/sys/health answered HTTP {response.status_code} with {kind}, "
+                "not Vault's health JSON",
+                "VAULT_ADDR must point at Vault itself (scheme, host and port, no path), not "
+                "at a web page or a failing proxy or load balancer.",
+            )
+        self.server_time = _server_time(response.headers.get("Date"), body)
+        version = body.get("version") or "unknown version"
+        if not body.get("initialized", True):
+            raise fail(
+                f"{addr} answered: version {version}, not initialized",
+                "An operator must initialize Vault (vault operator init).",
+            )
+        if body.get("sealed"):
+            raise fail(
+                f"{addr} answered: version {version}, sealed",
+                "An operator must unseal Vault (vault operator unseal); "
+                "nothing can be read until then.",
+            )
+        role = "standby" if body.get("standby") else "active"
+        detail = f"{addr} answered in {elapsed:.0f} ms: version {version}, unsealed, {role}"
+        if parts.scheme == "https":
+            if verify is False:
+                raise Outcome(
+                    "warn",
+                    f"{detail}; TLS certificate NOT verified",
+                    "Stop skipping verification (VAULT_SKIP_VERIFY / --tls-skip-verify): set "
+                    "VAULT_CACERT to Vault's CA certificate instead.",
+                )
+            trust = "the system CAs" if verify is True else str(verify)
+            return f"{detail}; TLS verified against {trust}"
+        if parts.hostname in ("127.0.0.1", "localhost", "::1"):
+            return f"{detail}; plain HTTP on loopback"
+        raise Outcome(
+            "warn",
+            f"{detail}; plain HTTP: tokens and secrets cross the network unencrypted",
+            "Use an https:// VAULT_ADDR.",
+        )
+
+    def _step_auth(self) -> str:
+        from gds_vault.cli import duration, token_summary
+
+        client = self.client
+        assert client is not None
+        try:
+            summary = token_summary(client)
+        except VaultAuthError as exc:
+            raise fail(str(exc), _auth_fix(client)) from None
+        finally:
+            token = client._tokens.current()
+            if token:
+                self.secrets.add(token)
+        method = summary["method"] + (f" at auth/{summary['mount']}" if summary["mount"] else "")
+        if summary.get("lookup") == "denied":
+            raise Outcome(
+                "warn",
+                f"logged in with {method}; the token may not look itself up, so its TTL and "
+                "policies are unknown",
+                "Give the role the 'default' policy (it allows auth/token/lookup-self).",
+            )
+        ttl = duration(summary["ttl"])
+        renewable = "renewable" if summary["renewable"] else "not renewable"
+        policies = ", ".join(summary["policies"] + summary["identity_policies"]) or "none"
+        return f"logged in with {method}; token TTL {ttl}, {renewable}, policies {policies}"
+
+    def _step_secret(self) -> str:
+        from gds_snowflake._provider import SnowflakeConnectionProvider
+
+        client, path = self.client, self.path
+        assert client is not None
+        assert path is not None
+        try:
+            self.secret = client.get_secret(path)
+        except VaultSecretNotFoundError as exc:
+            raise fail(
+                str(exc),
+                f"Check the path (mount first, as `vault kv get` takes it, without 'data/'); "
+                f"if it is right, the secret must be written: vault kv put {path} account=... "
+                "user=... private_key=@rsa_key.p8",
+            ) from None
+        except VaultPermissionError as exc:
+            raise fail(
+                str(exc),
+                f"Ask your Vault administrator to grant 'read' on {path} to the role's policy "
+                "(for KV v2 the policy path has 'data/' after the mount).",
+            ) from None
+        layout = SecretLayout()
+        for name in (layout.password, layout.private_key, layout.private_key_passphrase):
+            self._remember_secret(self.secret.get(name))
+        provider = SnowflakeConnectionProvider(
+            path, vault_client=client, environ=self.environ, **self.snowflake_options
+        )
+        self.overrides = provider.overrides
+        present = ", ".join(sorted(map(str, self.secret))) or "none"
+        where = f"{path} has fields {present}"
+        not_text = sorted(
+            name
+            for name in _field_names(layout)
+            if name in self.secret and not isinstance(self.secret[name], str)
+        )
+        if not_text:
+            raise fail(
+                f"{where}; not text: {', '.join(not_text)}",
+                f"Store every field as a string (vault kv patch {path} <field>=<value>).",
+            )
+        user = secret_text(self.secret, layout.user)
+        if user is None:
+            raise fail(
+                f"{where}; no {layout.user!r}",
+                f"Add the Snowflake user name: vault kv patch {path} user=<USER>",
+            )
+        password = secret_text(self.secret, layout.password)
+        has_key = secret_text(self.secret, layout.private_key) is not None
+        if password is None and not has_key:
+            raise fail(
+                f"{where}; neither {layout.password!r} nor {layout.private_key!r}",
+                f"Add a private key (recommended for services): vault kv patch {path} "
+                "private_key=@rsa_key.p8 private_key_passphrase=<passphrase>; "
+                "or add a 'password' field.",
+            )
+        account = self.overrides.get("account") or secret_text(self.secret, layout.account)
+        if account is None:
+            raise fail(
+                f"{where}; no {layout.account!r}, SNOWFLAKE_ACCOUNT or --account",
+                f"Add the account identifier: vault kv patch {path} account=<orgname-account>, "
+                "or set SNOWFLAKE_ACCOUNT.",
+            )
+        self.user = self.overrides.get("user") or user
+        method = "key pair" if has_key else "password"
+        detail = f"{where}; {method} authentication as user {self.user}, account {account}"
+        if has_key and password is not None:
+            raise Outcome(
+                "warn",
+                f"{detail} (the password field is ignored)",
+                f"Once key-pair login works, drop the password from {path} "
+                "(vault kv put the secret again without it).",
+            )
+        return detail
+
+
+def _field_names(layout: SecretLayout) -> list[str]:
+    """The field names a layout uses."""
+    return [getattr(layout, f.name) for f in fields(layout)]
+
+
+def _auth_fix(client: VaultClient) -> str:
+    auth = client.auth
+    mount = getattr(auth, "mount", auth.name)
+    if auth.name == "approle":
+        return (
+            "Check VAULT_ROLE_ID and VAULT_SECRET_ID: the secret_id may have expired, used up "
+            "its uses or been destroyed. Ask your Vault administrator for a new one "
+            f"(vault write -f auth/{mount}/role/<role>/secret-id) and update VAULT_SECRET_ID."
+        )
+    if auth.name == "token":
+        return (
+            "Get a fresh token (vault login, or restart the Vault Agent) and update "
+            "VAULT_TOKEN or the token file."
+        )
+    return (
+        "Check VAULT_JWT_ROLE, that the JWT file holds a current token, and that the role's "
+        f"bound claims (issuer, audience, subject) on auth/{mount} match it."
+    )
+
+
+def _server_time(date_header: str | None, body: Mapping[str, Any]) -> float | None:
+    """Vault's clock: the Date header (to the second; +0.5 s for truncation), else the
+    ``server_time_utc`` field of sys/health."""
+    if date_header:
+        try:
+            return parsedate_to_datetime(date_header).timestamp() + 0.5
+        except (TypeError, ValueError):
+            pass
+    server_time = body.get("server_time_utc")
+    return float(server_time) + 0.5 if isinstance(server_time, int | float) else None
+
+
+def _reason(exc: BaseException) -> str:
+    inner: BaseException = exc
+    while inner.__context__ is not None and inner is not inner.__context__:
+        inner = inner.__context__
+    text = str(inner).split("\n")[0][:160]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
