@@ -29,3 +29,19 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     # Every server in the tests is on loopback; no proxy may sit in between.
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def restore_package_loggers():
+    """Put the package loggers' level and handlers back after a test configures them
+    (configure_logging, or a CLI's -v)."""
+    import logging
+
+    saved = {
+        name: (logging.getLogger(name).level, list(logging.getLogger(name).handlers))
+        for name in ("gds_vault", "gds_snowflake")
+    }
+    yield
+    for name, (level, handlers) in saved.items():
+        logging.getLogger(name).setLevel(level)
+        logging.getLogger(name).handlers[:] = handlers

@@ -75,18 +75,6 @@ def test_library_registers_the_tokens_it_obtains(rel):
     assert client._tokens.current() in vault_logging._registered
 
 
-@pytest.fixture
-def restore_package_loggers():
-    """The CLIs' -v configures the package loggers; put them back afterwards."""
-    saved = {
-        name: (logging.getLogger(name).level, list(logging.getLogger(name).handlers))
-        for name in ("gds_vault", "gds_snowflake")
-    }
-    yield
-    for name, (level, handlers) in saved.items():
-        logging.getLogger(name).setLevel(level)
-        logging.getLogger(name).handlers[:] = handlers
-
 
 def known_secrets() -> list[str]:
     with vault_logging._registered_lock:

@@ -12,20 +12,6 @@ from gds_vault import configure_logging
 from gds_vault._logging import RedactionFilter, redact, register_secret
 
 
-@pytest.fixture
-def restore_package_loggers():
-    """Put the package loggers back as they were after a test configures them."""
-    saved = {
-        name: (logging.getLogger(name).level, list(logging.getLogger(name).handlers))
-        for name in ("gds_vault", "gds_snowflake")
-    }
-    yield
-    for name, (level, handlers) in saved.items():
-        logger = logging.getLogger(name)
-        logger.setLevel(level)
-        logger.handlers[:] = handlers
-
-
 def test_packages_have_null_handlers():
     """Both package roots carry a NullHandler, so nothing prints unless configured."""
     import gds_snowflake  # noqa: F401
@@ -41,7 +27,9 @@ def test_json_format(vault, make_client, restore_package_loggers):
     make_client().login()
     records = [json.loads(line) for line in stream.getvalue().splitlines()]
     login = [r for r in records if "Logged in" in r["message"]]
-    assert login and login[0]["level"] == "INFO" and login[0]["logger"].startswith("gds_vault")
+    assert login
+    assert login[0]["level"] == "INFO"
+    assert login[0]["logger"].startswith("gds_vault")
 
 
 def test_text_format_and_reconfigure(restore_package_loggers):
@@ -60,7 +48,7 @@ def test_text_format_and_reconfigure(restore_package_loggers):
 @pytest.mark.parametrize(("level", "fmt"), [("LOUD", "text"), ("INFO", "xml")])
 def test_bad_arguments(level, fmt):
     """Unknown levels and formats are refused with a ValueError."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="LOUD|xml"):
         configure_logging(level, fmt)
 
 
@@ -98,7 +86,9 @@ def test_redaction_masks_secret_shapes(text):
 def test_registered_secret_is_masked_in_records_and_tracebacks():
     """A registered value is masked in a record's message and its exception text."""
     register_secret("opaque-value-42")
-    record = logging.LogRecord("gds_vault.x", logging.ERROR, __file__, 1, "got %s", ("opaque-value-42",), None)
+    record = logging.LogRecord(
+        "gds_vault.x", logging.ERROR, __file__, 1, "got %s", ("opaque-value-42",), None
+    )
     try:
         raise RuntimeError("failure with opaque-value-42")
     except RuntimeError:
