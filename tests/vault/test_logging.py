@@ -48,7 +48,7 @@ def test_text_format_and_reconfigure(restore_package_loggers):
 @pytest.mark.parametrize(("level", "fmt"), [("LOUD", "text"), ("INFO", "xml")])
 def test_bad_arguments(level, fmt):
     """Unknown levels and formats are refused with a ValueError."""
-    with pytest.raises(ValueError, match="LOUD|xml"):
+    with pytest.raises(ValueError, match=r"LOUD|xml"):
         configure_logging(level, fmt)
 
 
