@@ -174,17 +174,24 @@ class SnowflakeConnectionProvider:
                 cannot be used.
             VaultError: Vault could not be read.
         """
-        store = self._store()
-        first = store.get(self.secret_path)
-        user = self.overrides.get("user", first.user)
+        user = self.overrides.get("user", self.credentials().user)
         autocommit = {**self.connect_kwargs, **extra}.get("autocommit")
 
         def open_raw() -> Any:
-            return self._open_with_fresh_credentials(store, extra)
+            return self.open_raw(**extra)
 
         return VaultSnowflakeConnection(
             open_raw, describe=f"user {user} from secret {self.secret_path}", autocommit=autocommit
         )
+
+    def open_raw(self, **extra: Any) -> Any:
+        """A plain snowflake.connector connection logged in with credentials from Vault.
+
+        Rejected credentials are read from Vault once more (as in :meth:`connect`), but the
+        connection does not log in again later by itself: this is for pools, such as
+        SQLAlchemy's, that replace dead connections themselves.
+        """
+        return self._open_with_fresh_credentials(self._store(), extra)
 
     def _login(self, credentials: SnowflakeCredentials, extra: Mapping[str, Any]) -> Any:
         kwargs = self.connect_arguments(credentials, **extra)

@@ -152,4 +152,4 @@ def get_snowflake_engine(
 
 def _open(provider: SnowflakeConnectionProvider, cparams: Mapping[str, Any]) -> Any:
     """A plain connector connection with current credentials (Vault read again if rejected)."""
-    return provider._open_with_fresh_credentials(provider._store(), cparams)
+    return provider.open_raw(**cparams)
