@@ -126,10 +126,10 @@ class Transport:
             VaultError: A typed error for every failure, after retries where they apply.
         """
         policy = self.retry if retry else RetryPolicy.no_retries()
-        result: dict[str, Any] | None = None
-        for attempt in policy.retrying(operation):
-            with attempt:
-                result = self._send(method, path, token=token, json=json, params=params)
+        result: dict[str, Any] | None = policy.call(
+            operation,
+            lambda: self._send(method, path, token=token, json=json, params=params),
+        )
         return result
 
     def _send(

@@ -112,19 +112,23 @@ class RetryPolicy:
         operation: str,
         *,
         retry_if: Callable[[BaseException], bool] = is_retryable,
+        started: float | None = None,
     ) -> tenacity.Retrying:
         """A tenacity ``Retrying`` that applies this policy to one operation.
 
         Args:
             operation: A short name for logs, such as ``"vault.read"``.
             retry_if: Decides whether an exception is worth another attempt.
+            started: When the first attempt began (``clock()`` value), if before now;
+                the deadline counts from it. Default: now.
 
         Returns:
             An iterable of attempts; the last error is re-raised unchanged on giving up.
         """
         import tenacity  # tenacity is imported on first use to keep imports cheap
 
-        started = self.clock()
+        if started is None:
+            started = self.clock()
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -179,12 +183,31 @@ class RetryPolicy:
         *,
         retry_if: Callable[[BaseException], bool] = is_retryable,
     ) -> Any:
-        """Call ``fn()`` under this policy and return its result."""
+        """Call ``fn()`` under this policy and return its result.
+
+        The first attempt runs without building tenacity's machinery (the common case,
+        and a measurable share of a fast request); only a failure worth retrying enters
+        the tenacity loop, whose first attempt re-raises that failure instead of calling
+        ``fn`` again, so attempts, waits, logs and the deadline are as if it had run there.
+        """
+        started = self.clock()
+        try:
+            return fn()
+        except Exception as exc:
+            if self.attempts == 1 or not retry_if(exc):
+                raise
+            first_failure: list[BaseException] = [exc]
+
+        def attempt() -> Any:
+            if first_failure:
+                raise first_failure.pop()
+            return fn()
+
         result: Any = None
         # tenacity ends the loop after the first success and re-raises the last error.
-        for attempt in self.retrying(operation, retry_if=retry_if):
-            with attempt:
-                result = fn()
+        for tenacity_attempt in self.retrying(operation, retry_if=retry_if, started=started):
+            with tenacity_attempt:
+                result = attempt()
         return result
 
     def waits(self) -> Iterator[float]:
