@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -183,6 +183,27 @@ def cert_from_env(environ: Mapping[str, str]) -> tuple[str, str] | str | None:
     return cert
 
 
+def _retry_from_env(environ: Mapping[str, str]) -> RetryPolicy | None:
+    retries = _env.read_int(environ, "VAULT_MAX_RETRIES", minimum=0)
+    return None if retries is None else replace(RetryPolicy(), attempts=retries + 1)
+
+
+def _cache_ttl_from_env(environ: Mapping[str, str]) -> float | None:
+    cache_ttl = environ.get("GDS_VAULT_CACHE_TTL", "").strip()
+    if not cache_ttl:
+        return None
+    try:
+        seconds = float(cache_ttl)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise VaultConfigError(
+            f"GDS_VAULT_CACHE_TTL={cache_ttl!r} is not a number of seconds >= 0 "
+            "(0 disables the cache)."
+        )
+    return seconds
+
+
 def settings_from_env(environ: Mapping[str, str], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """VaultClient keyword arguments from the environment, with ``overrides`` on top."""
     allowed = {
@@ -202,33 +223,24 @@ def settings_from_env(environ: Mapping[str, str], overrides: Mapping[str, Any]) 
             f"Unknown VaultClient.from_env() argument(s): {', '.join(sorted(unknown))}; "
             f"use {', '.join(sorted(allowed))}."
         )
+    # Only what no override replaces is read, so a bad variable that an explicit
+    # argument replaces (VAULT_CLIENT_TIMEOUT=oops with timeout=5) does not stop the client.
+    readers: dict[str, Callable[[Mapping[str, str]], Any]] = {
+        "addr": lambda env: _env.normalise_addr(_env.read(env, "VAULT_ADDR")),
+        "auth": auth_from_env,
+        "namespace": lambda env: _env.read(env, "VAULT_NAMESPACE"),
+        "verify": verify_from_env,
+        "cert": cert_from_env,
+        "timeout": lambda env: _env.read_seconds(env, "VAULT_CLIENT_TIMEOUT"),
+        "retry": _retry_from_env,
+        "cache_ttl": _cache_ttl_from_env,
+    }
     kwargs: dict[str, Any] = {}
-    kwargs["addr"] = (
-        overrides["addr"]
-        if "addr" in overrides
-        else _env.normalise_addr(_env.read(environ, "VAULT_ADDR"))
-    )
-    kwargs["auth"] = overrides["auth"] if "auth" in overrides else auth_from_env(environ)
-    kwargs["namespace"] = _env.read(environ, "VAULT_NAMESPACE")
-    kwargs["verify"] = verify_from_env(environ)
-    kwargs["cert"] = cert_from_env(environ)
-    timeout = _env.read_seconds(environ, "VAULT_CLIENT_TIMEOUT")
-    if timeout is not None:
-        kwargs["timeout"] = timeout
-    retries = _env.read_int(environ, "VAULT_MAX_RETRIES", minimum=0)
-    if retries is not None:
-        kwargs["retry"] = replace(RetryPolicy(), attempts=retries + 1)
-    cache_ttl = environ.get("GDS_VAULT_CACHE_TTL", "").strip()
-    if cache_ttl:
-        try:
-            seconds = float(cache_ttl)
-        except ValueError:
-            seconds = math.nan
-        if not math.isfinite(seconds) or seconds < 0:
-            raise VaultConfigError(
-                f"GDS_VAULT_CACHE_TTL={cache_ttl!r} is not a number of seconds >= 0 "
-                "(0 disables the cache)."
-            )
-        kwargs["cache_ttl"] = seconds
+    for name, read in readers.items():
+        if name in overrides:
+            continue
+        value = read(environ)
+        if value is not None or name in ("namespace", "cert"):
+            kwargs[name] = value
     kwargs.update(overrides)
     return kwargs

@@ -498,3 +498,20 @@ def test_settings_repr_shows_no_credentials(from_env):
     assert "role-id-hidden" not in text
     assert "secret-id-hidden" not in text
 
+
+
+def test_override_replaces_a_bad_variable_without_reading_it():
+    """A bad variable that an explicit argument replaces does not stop the client."""
+    env = {
+        "VAULT_ADDR": "http://127.0.0.1:8200",
+        "VAULT_TOKEN": "s.override-test-token-value",
+        "VAULT_CLIENT_TIMEOUT": "oops",
+        "VAULT_MAX_RETRIES": "-1",
+        "GDS_VAULT_CACHE_TTL": "forever",
+    }
+    client = VaultClient.from_env(environ=env, timeout=5, retry=RetryPolicy(), cache_ttl=0)
+    assert client.settings.timeout == 5
+    assert client.settings.cache_ttl == 0
+    client.close()
+    with pytest.raises(VaultConfigError, match="VAULT_CLIENT_TIMEOUT"):
+        VaultClient.from_env(environ=env)
