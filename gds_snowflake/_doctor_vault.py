@@ -25,6 +25,7 @@ from gds_vault import (
     VaultPermissionError,
     VaultSecretNotFoundError,
 )
+from gds_vault._transport import transport_reason
 
 if TYPE_CHECKING:
     from gds_vault import VaultClient
@@ -115,7 +116,7 @@ class VaultSteps(DoctorState):
             )
         except requests.exceptions.SSLError as exc:
             raise fail(
-                f"TLS handshake with {addr} failed ({_reason(exc)})",
+                f"TLS handshake with {addr} failed ({transport_reason(exc)})",
                 "Set VAULT_CACERT (or --ca-cert) to the CA certificate that signed Vault's "
                 "certificate, and check that VAULT_ADDR names a host in that certificate.",
             ) from None
@@ -127,7 +128,7 @@ class VaultSteps(DoctorState):
             ) from None
         except requests.exceptions.RequestException as exc:
             raise fail(
-                f"Could not reach Vault at {addr} ({_reason(exc)})",
+                f"Could not reach Vault at {addr} ({transport_reason(exc)})",
                 "Check VAULT_ADDR (scheme, host and port) and that Vault is running and "
                 "reachable from this machine (firewall, VPN, HTTPS_PROXY/NO_PROXY).",
             ) from None
@@ -314,11 +315,3 @@ def _server_time(date_header: str | None, body: Mapping[str, Any]) -> float | No
             pass
     server_time = body.get("server_time_utc")
     return float(server_time) + 0.5 if isinstance(server_time, int | float) else None
-
-
-def _reason(exc: BaseException) -> str:
-    inner: BaseException = exc
-    while inner.__context__ is not None and inner is not inner.__context__:
-        inner = inner.__context__
-    text = str(inner).split("\n")[0][:160]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

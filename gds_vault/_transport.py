@@ -160,7 +160,7 @@ class Transport:
                     allow_redirects=False,
                 )
         except requests.exceptions.SSLError as exc:
-            reason = _reason(exc)
+            reason = transport_reason(exc)
             if "_ALERT_" in reason.upper():
                 # An alert sent by the server: it refused us, i.e. our client certificate.
                 advice = (
@@ -191,7 +191,7 @@ class Transport:
                     "VAULT_CLIENT_TIMEOUT."
                 ) from exc
             raise VaultConnectionError(
-                f"Could not reach Vault at {self.addr} ({_reason(exc)}); check VAULT_ADDR "
+                f"Could not reach Vault at {self.addr} ({transport_reason(exc)}); check VAULT_ADDR "
                 "and that the server is running and reachable from here."
             ) from exc
         logger.debug(
@@ -368,7 +368,7 @@ def _timed_out(exc: BaseException) -> bool:
     return False
 
 
-def _reason(exc: BaseException) -> str:
+def transport_reason(exc: BaseException) -> str:
     """A short cause for a transport error, without URLs that could carry query strings."""
     inner: BaseException = exc
     while inner.__context__ is not None and inner is not inner.__context__:
