@@ -319,7 +319,7 @@ class VaultClient:
         return mount
 
     def _read_from_mount(self, mount: Mount, path: str, version: int | None) -> dict[str, Any]:
-        rest = path[len(mount.path) :] if (path + "/").startswith(mount.path) else ""
+        rest = mount.below(path)
         if not rest:
             raise VaultPathError(
                 f"{path!r} is the mount {mount.path!r} itself; name a secret under it, "
@@ -418,7 +418,7 @@ class VaultClient:
         )
         last: VaultResponseError | None = None
         for candidate in candidates:
-            rest = clean[len(candidate.path) :] if (clean + "/").startswith(candidate.path) else ""
+            rest = candidate.below(clean)
             try:
                 body = self._request("LIST", candidate.list_path(rest), operation="vault.list")
             except VaultSecretNotFoundError as exc:

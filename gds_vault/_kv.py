@@ -29,6 +29,10 @@ class Mount:
     kind: str = "kv"
     detected: bool = True
 
+    def below(self, path: str) -> str:
+        """The part of ``path`` under this mount ('' for the mount itself or elsewhere)."""
+        return path[len(self.path) :] if (path + "/").startswith(self.path) else ""
+
     def read_path(self, rest: str) -> str:
         rest = quote(rest, safe="/")
         return f"{self.path}data/{rest}" if self.version == 2 else f"{self.path}{rest}"

@@ -38,8 +38,3 @@ def normalise_path(path: object, *, what: str = "secret path") -> str:
             "which cannot appear in a Vault path."
         )
     return cleaned
-
-
-def split_mount(path: str, mount: str) -> str:
-    """The part of ``path`` below ``mount`` (which ends with '/')."""
-    return path[len(mount) :] if (path + "/").startswith(mount) else path
