@@ -299,10 +299,8 @@ class VaultClient:
         if known is not None:
             return known  # detected, or a guess that worked recently
         try:
-            body = self._request(
-                "GET", f"sys/internal/ui/mounts/{path}", operation="vault.mounts", retry=True
-            )
-        except (VaultPermissionError, VaultSecretNotFoundError, VaultResponseError) as exc:
+            body = self._request("GET", f"sys/internal/ui/mounts/{path}", operation="vault.mounts")
+        except VaultResponseError as exc:  # 403, 404, 400...: the endpoint will not answer
             # A failed login (the token was dead and so is the secret_id) is not an answer
             # about the mounts endpoint: guessing layouts would only log in again and again.
             if exc.retryable or isinstance(exc, VaultAuthError):
