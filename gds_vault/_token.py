@@ -46,7 +46,6 @@ def refresh_delay(ttl: float) -> float | None:
 @dataclass(slots=True, kw_only=True)
 class _TokenState:
     token: str = field(repr=False)
-    issued_at: float
     ttl: float
     login_ttl: float  # the TTL at login; a renewal below it means max TTL is near
     renewable: bool
@@ -59,7 +58,6 @@ class _TokenState:
         delay = refresh_delay(result.ttl)
         return cls(
             token=result.token,
-            issued_at=now,
             ttl=result.ttl,
             login_ttl=login_ttl,
             renewable=result.renewable,
@@ -131,7 +129,7 @@ class TokenManager:
                 renewed = self._renew(state, now)
                 if renewed is not None:
                     return renewed
-            return self._login(now)
+            return self._login()
         except VaultError as exc:
             if state is not None and exc.retryable and self._clock() < state.expires_at - 1.0:
                 # Vault is briefly unreachable but our token is still good: keep using it.
@@ -191,7 +189,7 @@ class TokenManager:
         # A fixed token cannot be replaced by logging in; renewing is all we can do.
         return self.auth.name != "token" or getattr(self.auth, "token_file", None) is not None
 
-    def _login(self, now: float) -> str:
+    def _login(self) -> str:
         result = self.auth.login(self._transport)
         register_secret(result.token)
         self._state = _TokenState.from_login(result, self._clock(), result.ttl)
