@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING
 from gds_vault.cli import add_vault_options, client_from_args
 
 if TYPE_CHECKING:
-    from gds_snowflake._doctor import StepResult
+    from gds_snowflake.doctor import StepResult
 
 _EXIT_CODES_HELP = """\
 exit codes:
@@ -180,7 +180,7 @@ def render_json(results: Sequence[StepResult], stream: IO[str]) -> None:
 
 
 def _doctor(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from gds_snowflake._doctor import run_doctor
+    from gds_snowflake.doctor import run_doctor
 
     if args.verbose:
         from gds_vault import configure_logging
@@ -215,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a usage error argparse already printed
         return exc.code if isinstance(exc.code, int) else 2
     if args.command == "demo":
-        from gds_snowflake._demo import run_demo
+        from gds_snowflake.demo import run_demo
 
         return run_demo()
     if args.command == "doctor":

@@ -13,7 +13,12 @@ from logging import getLogger as _getLogger
 
 from gds_vault._auth import AppRoleAuth, AuthMethod, JWTAuth, TokenAuth
 from gds_vault._client import VaultClient
-from gds_vault._default import get_default_client, get_secret_from_vault, set_default_client
+from gds_vault._default import (
+    get_default_client,
+    get_secret_from_vault,
+    reset_default_client,
+    set_default_client,
+)
 from gds_vault._errors import (
     VaultAuthError,
     VaultClientClosedError,
@@ -29,7 +34,8 @@ from gds_vault._errors import (
     VaultTimeoutError,
     VaultUnavailableError,
 )
-from gds_vault._logging import RedactionFilter, configure_logging
+from gds_vault._logging import RedactionFilter, configure_logging, redact, register_secret
+from gds_vault._status import TokenStatus, VaultHealth, VaultStats
 from gds_vault._tls import VaultInsecureWarning
 from gds_vault.retry import RetryPolicy
 
@@ -42,12 +48,14 @@ __all__ = [
     "RedactionFilter",
     "RetryPolicy",
     "TokenAuth",
+    "TokenStatus",
     "VaultAuthError",
     "VaultClient",
     "VaultClientClosedError",
     "VaultConfigError",
     "VaultConnectionError",
     "VaultError",
+    "VaultHealth",
     "VaultInsecureWarning",
     "VaultInvalidRequestError",
     "VaultPathError",
@@ -55,12 +63,16 @@ __all__ = [
     "VaultResponseError",
     "VaultSecretDeletedError",
     "VaultSecretNotFoundError",
+    "VaultStats",
     "VaultTimeoutError",
     "VaultUnavailableError",
     "__version__",
     "configure_logging",
     "get_default_client",
     "get_secret_from_vault",
+    "redact",
+    "register_secret",
+    "reset_default_client",
     "set_default_client",
 ]
 

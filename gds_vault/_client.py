@@ -25,6 +25,7 @@ from gds_vault._errors import (
 )
 from gds_vault._kv import Mount, MountTable, mount_from_ui_answer
 from gds_vault._paths import normalise_path
+from gds_vault._status import TokenStatus, VaultHealth, VaultStats
 from gds_vault._tls import TrustStore
 from gds_vault._token import TokenManager
 from gds_vault._transport import Transport
@@ -103,6 +104,8 @@ class VaultClient:
         # The hot path reads these two directly: one dict lookup and one clock call.
         self._entries = self._cache.entries
         self._closed = False
+        self._secret_reads = 0  # KV reads that reached Vault (see stats)
+        self._cache_hits = 0
         _live_clients.add(self)
 
     @classmethod
@@ -158,6 +161,64 @@ class VaultClient:
         self._tokens.after_fork()
         self._mounts.after_fork()
         self._cache.after_fork()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (a closed client refuses every call)."""
+        return self._closed
+
+    @property
+    def stats(self) -> VaultStats:
+        """Counters since the client was made: logins, renewals, secret reads, cache hits."""
+        return VaultStats(
+            logins=self._tokens.logins,
+            renewals=self._tokens.renewals,
+            secret_reads=self._secret_reads,
+            cache_hits=self._cache_hits,
+        )
+
+    def health(self) -> VaultHealth:
+        """Ask ``sys/health`` once, without a token: initialised, sealed, standby, version.
+
+        Uses the client's own session (TLS settings, client certificate, proxies), so it
+        also tells whether the client can reach Vault at all.
+
+        Raises:
+            VaultConnectionError: Vault could not be reached (the message says why).
+            VaultResponseError: Something that is not Vault answered.
+        """
+        self._check_open()
+        return self._transport.health()
+
+    def token_status(self) -> TokenStatus:
+        """Log in if needed and describe the token: method, TTL, policies (never the token).
+
+        A token whose policies forbid ``auth/token/lookup-self`` still logged in; its
+        status then says ``lookup_allowed=False``.
+
+        Raises:
+            VaultAuthError: The login was refused.
+            VaultError: Vault could not be reached or answered oddly.
+        """
+        self._check_open()
+        self._tokens.token()
+        method, mount = self.auth.name, getattr(self.auth, "mount", None)
+        try:
+            info = self.token_info()
+        except VaultPermissionError:
+            return TokenStatus(method=method, mount=mount, lookup_allowed=False)
+        return TokenStatus(
+            method=method,
+            mount=mount,
+            token_type=info.get("type"),
+            ttl=int(info.get("ttl") or 0),
+            renewable=bool(info.get("renewable")),
+            policies=tuple(sorted(info.get("policies") or ())),
+            identity_policies=tuple(sorted(info.get("identity_policies") or ())),
+            display_name=info.get("display_name"),
+            expire_time=info.get("expire_time"),
+            num_uses=int(info.get("num_uses") or 0),
+        )
 
     @property
     def addr(self) -> str:
@@ -221,6 +282,7 @@ class VaultClient:
         entry = self._entries.get(path if version is None else (path, version))
         if entry is not None and self._clock() < entry[0]:
             secret = entry[1]
+            self._cache_hits += 1
         else:
             secret = self._load_secret(path, version)
         if key is None:
@@ -330,6 +392,7 @@ class VaultClient:
             )
         api_path = mount.read_path(rest)
         params = {"version": version} if version is not None else None
+        self._secret_reads += 1
         try:
             body = self._request("GET", api_path, params=params, operation="vault.read")
         except VaultSecretNotFoundError as exc:

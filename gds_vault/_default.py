@@ -22,10 +22,10 @@ def get_default_client() -> VaultClient:
     """
     global _default
     client = _default
-    if client is not None and not client._closed:
+    if client is not None and not client.closed:
         return client
     with _lock:
-        if _default is None or _default._closed:
+        if _default is None or _default.closed:
             _default = VaultClient.from_env()
         return _default
 
@@ -35,6 +35,19 @@ def set_default_client(client: VaultClient | None) -> None:
     global _default
     with _lock:
         _default = client
+
+
+def reset_default_client() -> None:
+    """Close the shared client and forget it; the next use builds one from the environment.
+
+    For tests and notebooks whose VAULT_* variables changed. Connections opened with the
+    old client keep working until they next need Vault.
+    """
+    global _default
+    with _lock:
+        client, _default = _default, None
+    if client is not None:
+        client.close()
 
 
 def get_secret_from_vault(path: str, key: str | None = None, *, version: int | None = None) -> Any:

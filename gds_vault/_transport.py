@@ -28,6 +28,7 @@ from gds_vault._errors import (
     VaultTimeoutError,
     VaultUnavailableError,
 )
+from gds_vault._status import VaultHealth
 from gds_vault._tls import silence_insecure_request_warnings
 from gds_vault.retry import RetryPolicy
 
@@ -141,9 +142,22 @@ class Transport:
         json: Mapping[str, Any] | None,
         params: Mapping[str, Any] | None,
     ) -> dict[str, Any] | None:
+        headers = {"X-Vault-Token": token} if token else None
+        response = self._exchange(method, path, headers=headers, json=json, params=params)
+        return self._interpret(method, path, response)
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str | None] | None,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> requests.Response:
+        """One HTTP exchange; transport failures become typed errors, statuses do not."""
         import requests
 
-        headers = {"X-Vault-Token": token} if token else None
         url = f"{self.addr}/v1/{path}"
         if self.verify is False:
             silence_insecure_request_warnings(urlsplit(self.addr).hostname or "")
@@ -201,7 +215,53 @@ class Transport:
             response.status_code,
             (time.perf_counter() - started) * 1000,
         )
-        return self._interpret(method, path, response)
+        return response
+
+    def health(self) -> VaultHealth:
+        """``sys/health``: one unauthenticated attempt in the root namespace.
+
+        The query asks for 200 whatever the state (standby, sealed, uninitialised), so
+        any other status or a body that is not Vault's health JSON means something else
+        answered (a web page, a failing proxy).
+
+        Raises:
+            VaultConnectionError: Vault could not be reached (VaultTimeoutError: no answer
+                in time); the message says what to check.
+            VaultResponseError: The answer is not Vault's health JSON.
+        """
+        params = {
+            "standbyok": "true",
+            "perfstandbyok": "true",
+            "sealedcode": "200",
+            "uninitcode": "200",
+            "drsecondarycode": "200",
+        }
+        started = time.perf_counter()
+        # sys/health lives in the root namespace only: the session's namespace is dropped.
+        response = self._exchange(
+            "GET", "sys/health", headers={"X-Vault-Namespace": None}, params=params
+        )
+        elapsed = time.perf_counter() - started
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code != 200 or not isinstance(body, dict) or "sealed" not in body:
+            raise VaultResponseError(
+                f"{self.addr}/v1/sys/health answered HTTP {response.status_code} with "
+                f"{_content_type(response)}, not Vault's health JSON: VAULT_ADDR must point "
+                "at Vault itself (scheme, host and port, no path), not at a web page or a "
+                "failing proxy or load balancer.",
+                status_code=response.status_code,
+            )
+        return VaultHealth(
+            initialized=bool(body.get("initialized", True)),
+            sealed=bool(body.get("sealed")),
+            standby=bool(body.get("standby")),
+            version=str(body.get("version") or ""),
+            server_time=_server_time(response.headers.get("Date"), body),
+            elapsed=elapsed,
+        )
 
     def _interpret(
         self, method: str, path: str, response: requests.Response
@@ -375,3 +435,17 @@ def transport_reason(exc: BaseException) -> str:
         inner = inner.__context__
     text = str(inner).split("\n")[0][:160]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _server_time(date_header: str | None, body: Mapping[str, Any]) -> float | None:
+    """Vault's clock: the Date header (to the second; +0.5 s for truncation), else the
+    ``server_time_utc`` field of sys/health."""
+    if date_header:
+        from email.utils import parsedate_to_datetime  # rare path, costly import
+
+        try:
+            return parsedate_to_datetime(date_header).timestamp() + 0.5
+        except (TypeError, ValueError):
+            pass
+    server_time = body.get("server_time_utc")
+    return float(server_time) + 0.5 if isinstance(server_time, int | float) else None

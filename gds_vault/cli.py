@@ -51,6 +51,7 @@ from gds_vault import (
     VaultSecretNotFoundError,
     configure_logging,
 )
+from gds_vault._status import duration
 
 __all__ = [
     "EXIT_AUTH",
@@ -348,48 +349,33 @@ def _cmd_list(client: VaultClient, args: argparse.Namespace, out: IO[str]) -> in
     return EXIT_OK
 
 
-def duration(seconds: float) -> str:
-    """Seconds as a short human duration: ``1h 5m``, ``42s``; 0 means no expiry."""
-    total = int(seconds)
-    if total <= 0:
-        return "never expires"
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    units = ((days, "d"), (hours, "h"), (minutes, "m"), (secs, "s"))
-    parts = [f"{n}{unit}" for n, unit in units if n]
-    return " ".join(parts[:2])
-
-
 def token_summary(client: VaultClient) -> dict[str, Any]:
-    """Log in and describe the token (never the token itself or its accessor).
+    """Log in and describe the token as a dict (never the token itself or its accessor).
 
     Raises:
         VaultAuthError: The login was refused.
         VaultError: Vault could not be reached or answered oddly.
     """
-    client.login()
+    status = client.token_status()
     summary: dict[str, Any] = {
         "addr": client.addr,
         "namespace": client.settings.namespace,
-        "method": client.auth.name,
-        "mount": getattr(client.auth, "mount", None),
+        "method": status.method,
+        "mount": status.mount,
     }
-    try:
-        info = client.token_info()
-    except VaultPermissionError:
+    if not status.lookup_allowed:
         # A token without the default policy may not look itself up; the login still worked.
         summary["lookup"] = "denied"
         return summary
     summary.update(
-        token_type=info.get("type"),
-        ttl=int(info.get("ttl") or 0),
-        renewable=bool(info.get("renewable")),
-        policies=sorted(info.get("policies") or []),
-        identity_policies=sorted(info.get("identity_policies") or []),
-        display_name=info.get("display_name"),
-        expire_time=info.get("expire_time"),
-        num_uses=int(info.get("num_uses") or 0),
+        token_type=status.token_type,
+        ttl=status.ttl,
+        renewable=status.renewable,
+        policies=list(status.policies),
+        identity_policies=list(status.identity_policies),
+        display_name=status.display_name,
+        expire_time=status.expire_time,
+        num_uses=status.num_uses,
     )
     return summary
 

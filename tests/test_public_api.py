@@ -14,12 +14,13 @@ def test_gds_vault_all():
     assert sorted(gds_vault.__all__) == sorted(
         [
             "AppRoleAuth", "AuthMethod", "JWTAuth", "RedactionFilter", "RetryPolicy", "TokenAuth",
-            "VaultAuthError", "VaultClient", "VaultClientClosedError", "VaultConfigError",
-            "VaultConnectionError", "VaultError", "VaultInsecureWarning",
+            "TokenStatus", "VaultAuthError", "VaultClient", "VaultClientClosedError", "VaultConfigError",
+            "VaultConnectionError", "VaultError", "VaultHealth", "VaultInsecureWarning",
             "VaultInvalidRequestError", "VaultPathError", "VaultPermissionError",
             "VaultResponseError", "VaultSecretDeletedError", "VaultSecretNotFoundError",
-            "VaultTimeoutError", "VaultUnavailableError", "__version__", "configure_logging",
-            "get_default_client", "get_secret_from_vault", "set_default_client",
+            "VaultStats", "VaultTimeoutError", "VaultUnavailableError", "__version__", "configure_logging",
+            "get_default_client", "get_secret_from_vault", "redact", "register_secret",
+            "reset_default_client", "set_default_client",
         ]
     )
     for name in gds_vault.__all__:

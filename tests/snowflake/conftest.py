@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from gds_snowflake._double import SnowflakeDouble
+from gds_snowflake.testing._double import SnowflakeDouble
 from gds_vault import AppRoleAuth, RetryPolicy, VaultClient
 from gds_vault.testing import OpenBaoServer
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from gds_snowflake._demo import run_demo
+from gds_snowflake.demo import run_demo
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from gds_snowflake._doctor import StepResult, run_doctor
-from gds_snowflake._double import public_key_fingerprint
+from gds_snowflake.doctor import StepResult, run_doctor
+from gds_snowflake.testing._double import public_key_fingerprint
 from gds_snowflake.cli import main, render_text
 from gds_vault import AppRoleAuth, VaultClient
 from gds_vault.testing import free_port
@@ -230,7 +230,7 @@ def test_tls_vault_needs_its_ca(openbao_tls, world, monkeypatch, capsys):
     code, steps, _ = doctor(capsys, world, "secret/snowflake/any")
     assert code == 1
     failed = _assert_failed_at(steps, "vault")
-    assert failed["detail"].startswith(f"TLS handshake with {openbao_tls.addr} failed")
+    assert failed["detail"].startswith(f"TLS verification failed for {openbao_tls.addr}")
     assert "VAULT_CACERT" in failed["fix"]
     code, steps, _ = doctor(capsys, world, "secret/snowflake/any", "--ca-cert", openbao_tls.ca_cert)
     vault = by_step(steps)["vault"]

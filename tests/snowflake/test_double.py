@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from snowflake.connector.errors import DatabaseError, OperationalError, ProgrammingError
 
-from gds_snowflake._double import SnowflakeDouble, public_key_fingerprint
+from gds_snowflake.testing._double import SnowflakeDouble, public_key_fingerprint
 
 pytestmark = [
     # duckdb 2.0 warns from fakesnow's cursor, in the double's server threads, on every

@@ -10,7 +10,7 @@ import pytest
 
 import gds_snowflake.testing
 from gds_snowflake import get_snowflake_connection
-from gds_snowflake._double import SnowflakeDouble
+from gds_snowflake.testing._double import SnowflakeDouble
 from gds_vault import VaultPermissionError
 
 pytestmark = pytest.mark.timeout(60)
@@ -20,10 +20,12 @@ def _one(conn) -> object:
     return conn.cursor().execute("select 1").fetchall()
 
 
-def test_plugin_is_registered_by_entry_point(pytestconfig):
-    """Installing the distribution registers gds_snowflake.testing as the plugin 'gds_snowflake'."""
-    plugin = pytestconfig.pluginmanager.get_plugin("gds_snowflake")
-    assert plugin is gds_snowflake.testing
+def test_plugin_is_opt_in(pytestconfig):
+    """The plugins load because the suite asks (-p), as users opt in; installing registers none."""
+    from importlib.metadata import entry_points
+
+    assert pytestconfig.pluginmanager.get_plugin("gds_snowflake.testing") is gds_snowflake.testing
+    assert not [ep for ep in entry_points(group="pytest11") if ep.value.startswith("gds_")]
 
 
 def test_public_surface():
@@ -55,7 +57,7 @@ def test_import_is_cheap_and_needs_no_demo_extra():
             sys.modules[missing] = None  # as if the demo extra were not installed
         import gds_snowflake.testing as t
         heavy = ("fakesnow", "uvicorn", "snowflake.connector", "cryptography", "requests",
-                 "sqlalchemy", "pandas", "gds_snowflake._double")
+                 "sqlalchemy", "pandas", "gds_snowflake.testing._double")
         print(sorted(m for m in heavy if sys.modules.get(m) is not None))
         print(t.SnowflakeDouble.__name__)
         """
@@ -165,8 +167,20 @@ def test_daily_count(make_snowflake_user, monkeypatch):
 
 
 def test_a_users_test_file_runs_with_only_the_plugin(tmp_path):
-    """A fresh pytest run of a user's file, without conftest, gets its fixtures from the plugins."""
+    """A user's test file gets its fixtures once a conftest opts in to the plugins, not before."""
     (tmp_path / "test_user_job.py").write_text(USER_TEST_FILE)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    without = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=50,
+    )
+    assert "fixture 'make_snowflake_user' not found" in without.stdout
+    (tmp_path / "conftest.py").write_text(
+        'pytest_plugins = ["gds_vault.testing", "gds_snowflake.testing"]\n'
+    )
     (tmp_path / "pytest.ini").write_text(
         "[pytest]\nfilterwarnings =\n    error\n"
         "    ignore:Arrow output on a DB-API result:UserWarning\n"

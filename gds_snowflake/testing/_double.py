@@ -8,9 +8,9 @@ and runs both with uvicorn in a background thread on a free loopback port::
         sf.register_user("etl", password="pw", public_key=pem)
         conn = snowflake.connector.connect(user="etl", password="pw", **sf.connect_kwargs())
 
-``gds_snowflake._double_app`` is that layer: it checks passwords and key-pair JWTs
+``gds_snowflake.testing._app`` is that layer: it checks passwords and key-pair JWTs
 (RS256 and ES256/384/512) against the users registered here, which
-``gds_snowflake._double_registry`` keeps, and answers failures with Snowflake's own error
+``gds_snowflake.testing._registry`` keeps, and answers failures with Snowflake's own error
 bodies (390100 for a password, 390144 for a key pair, which the connector raises as
 ``DatabaseError`` and does not retry; that module's docstring has the details). On top of
 that, what the double lets a test do, and what the real connector 4.8.1 then raises to
@@ -88,8 +88,8 @@ import warnings
 from types import TracebackType
 from typing import Any
 
-from gds_snowflake._double_app import AuthApp, fakesnow_server
-from gds_snowflake._double_registry import (
+from gds_snowflake.testing._app import AuthApp, fakesnow_server
+from gds_snowflake.testing._registry import (
     Registry,
     User,
     digest,

@@ -1,12 +1,12 @@
 """What every ``gds-snowflake doctor`` step shares: the run's state and the outcome.
 
-A step is a ``_step_<name>`` method (see :mod:`gds_snowflake._doctor_vault` and
-:mod:`gds_snowflake._doctor_snowflake`) on a :class:`DoctorState`: it returns its detail
+A step is a ``_step_<name>`` method (see :mod:`gds_snowflake.doctor._vault_steps` and
+:mod:`gds_snowflake.doctor._snowflake_steps`) on a :class:`DoctorState`: it returns its detail
 line when it passes, or raises :class:`Outcome` (``warn``, ``fail`` or ``skip``, with the
-fix) and the runner in :mod:`gds_snowflake._doctor` turns that into a ``StepResult``.
+fix) and the runner in :mod:`gds_snowflake.doctor` turns that into a ``StepResult``.
 Later steps read what earlier ones left on the state (the Vault client, the secret, the
-key, Vault's clock). Every credential value a step sees goes into ``secrets``, which the
-runner scrubs from every line it prints.
+key, Vault's clock). Every credential value a step sees is registered with gds_vault's
+redaction, which the runner applies to every line it prints.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gds_snowflake._keys import LoadedKey
+from gds_vault import register_secret
 
 if TYPE_CHECKING:
     from gds_vault import VaultClient
@@ -60,7 +61,8 @@ class DoctorState:
         self.options_given = list(options_given)
         self.connect = connect
         self.clock = clock
-        self.secrets = {environ[n] for n in _CREDENTIAL_VARIABLES if environ.get(n, "").strip()}
+        for name in _CREDENTIAL_VARIABLES:
+            self._remember_secret(environ.get(name))
         self.client: VaultClient | None = None
         self.server_time: float | None = None
         self.local_time: float | None = None
@@ -71,16 +73,15 @@ class DoctorState:
         self.connection: Any = None
 
     def _remember_secret(self, value: object) -> None:
+        """Register a credential the doctor saw, so every line it prints is scrubbed of it."""
         if not isinstance(value, str) or not value.strip():
             return
-        self.secrets.add(value)
-        self.secrets.add(value.strip())
+        register_secret(value)
+        register_secret(value.strip())
         # A key's lines, in case any form of it is ever echoed piecemeal.
-        self.secrets.update(
-            line.strip()
-            for line in value.replace("\\n", "\n").splitlines()
-            if len(line.strip()) >= 16 and "-----" not in line
-        )
+        for line in value.replace("\\n", "\n").splitlines():
+            if len(line.strip()) >= 16 and "-----" not in line:
+                register_secret(line.strip())
 
 
 def secret_text(secret: Mapping[str, Any], name: str) -> str | None:

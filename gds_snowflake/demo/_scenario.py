@@ -33,7 +33,7 @@ def run_demo(out: IO[str] | None = None) -> int:
         print(f"    {text}", file=stream, flush=True)
 
     try:
-        from gds_snowflake._double import SnowflakeDouble
+        from gds_snowflake.testing._double import SnowflakeDouble
         from gds_vault.testing import OpenBaoServer
     except ImportError as exc:
         print(
@@ -87,7 +87,7 @@ def _scenario(
     started: float,
 ) -> int:
     from gds_snowflake import get_snowflake_connection
-    from gds_snowflake._double import public_key_fingerprint
+    from gds_snowflake.testing._double import public_key_fingerprint
     from gds_vault import get_default_client
 
     step("Vault administrator: key-pair secret, read-only policy, AppRole for the job")
@@ -177,7 +177,7 @@ def _scenario(
     for _ in range(5):
         with get_snowflake_connection(SECRET_PATH, **where) as extra:
             extra.cursor().execute("select 1").fetchall()
-    info(f"Vault logins by this process: {get_default_client()._tokens.logins}")
+    info(f"Vault logins by this process: {get_default_client().stats.logins}")
 
     conn.close()
     step(f"Done in {time.monotonic() - started:.1f} s; servers stopped, nothing left behind")

@@ -2,7 +2,7 @@
 
 What it adds to fakesnow's routes, and what the real connector 4.8.1 then raises to the
 caller (all checked against the connector by ``tests/snowflake/test_double.py``; the
-faults a test injects are described in ``gds_snowflake._double``):
+faults a test injects are described in ``gds_snowflake.testing._double``):
 
 - Login (``POST /session/v1/login-request``) succeeds only for a registered user with the
   right password, or with a key-pair JWT (``AUTHENTICATOR=SNOWFLAKE_JWT``) signed RS256
@@ -25,7 +25,7 @@ faults a test injects are described in ``gds_snowflake._double``):
   renews a renewable session (new session and master tokens) or answers 390114.
 - fakesnow's HTTP 500 answers become Snowflake SQL errors (261000), and in a COPY
   statement write_pandas's quoted ``FROM '@"STAGE"'`` is unquoted; the module docstring
-  of ``gds_snowflake._double`` explains both.
+  of ``gds_snowflake.testing._double`` explains both.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from gds_snowflake._double_registry import Registry, norm
+from gds_snowflake.testing._registry import Registry, norm
 
 if TYPE_CHECKING:
     from starlette.requests import Request

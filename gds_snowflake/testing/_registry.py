@@ -1,4 +1,4 @@
-"""The Snowflake double's users, sessions and counters (see ``gds_snowflake._double``).
+"""The Snowflake double's users, sessions and counters (see ``gds_snowflake.testing._double``).
 
 Users are registered with a password, kept only as a SHA-256 digest, and up to two
 public keys (slots 1 and 2, as RSA_PUBLIC_KEY and RSA_PUBLIC_KEY_2): RSA, or EC on P-256,

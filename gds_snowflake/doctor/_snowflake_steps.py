@@ -14,13 +14,13 @@ from typing import Any
 
 from gds_snowflake._classify import errno_of, is_credential_rejection
 from gds_snowflake._credentials import SecretLayout
-from gds_snowflake._doctor_base import DoctorState, Outcome, fail, secret_text
 from gds_snowflake._errors import (
     PrivateKeyError,
     PrivateKeyPassphraseError,
     UnsupportedPrivateKeyError,
 )
 from gds_snowflake._keys import load_private_key
+from gds_snowflake.doctor._base import DoctorState, Outcome, fail, secret_text
 
 __all__ = ["CLOCK_LIMIT", "CLOCK_OK", "QUERY", "SnowflakeSteps"]
 

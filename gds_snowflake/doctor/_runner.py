@@ -21,9 +21,9 @@ line is scrubbed of the credential values the doctor saw (and of token- and PEM-
 text) as a second line of defence.
 
 The runner and the output model live here; the steps are methods of
-:class:`~gds_snowflake._doctor_vault.VaultSteps` (config to secret) and
-:class:`~gds_snowflake._doctor_snowflake.SnowflakeSteps` (key to session), which share
-the run's state and the :class:`~gds_snowflake._doctor_base.Outcome` a step raises.
+:class:`~gds_snowflake.doctor._vault_steps.VaultSteps` (config to secret) and
+:class:`~gds_snowflake.doctor._snowflake_steps.SnowflakeSteps` (key to session), which share
+the run's state and the :class:`~gds_snowflake.doctor._base.Outcome` a step raises.
 """
 
 from __future__ import annotations
@@ -34,19 +34,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gds_snowflake._doctor_base import Outcome
-from gds_snowflake._doctor_snowflake import CLOCK_LIMIT, CLOCK_OK, QUERY, SnowflakeSteps
-from gds_snowflake._doctor_vault import VaultSteps
 from gds_snowflake._errors import SnowflakeVaultError
-from gds_vault import VaultError
-from gds_vault._logging import REDACTED, redact
+from gds_snowflake.doctor._base import Outcome
+from gds_snowflake.doctor._snowflake_steps import CLOCK_LIMIT, CLOCK_OK, QUERY, SnowflakeSteps
+from gds_snowflake.doctor._vault_steps import VaultSteps
+from gds_vault import VaultError, redact
 
 if TYPE_CHECKING:
     from gds_vault import VaultClient
 
 __all__ = ["CLOCK_LIMIT", "CLOCK_OK", "QUERY", "STEPS", "StepResult", "run_doctor"]
-
-MIN_SCRUBBED_LENGTH = 6  # shorter values would mask ordinary words in the output
 
 STEPS = (
     ("config", "Configuration"),
@@ -131,15 +128,12 @@ class _Doctor(VaultSteps, SnowflakeSteps):
             step=step,
             title=title,
             status=status,
-            detail=redact(self._scrub(detail)),
-            fix=self._scrub(fix) if fix else None,
+            # Every credential the steps saw is registered with gds_vault's redaction. The
+            # fixes are the doctor's own advice (paths, field names, commands), not scrubbed:
+            # the patterns would cut "private_key=@rsa_key.p8" out of them.
+            detail=redact(detail),
+            fix=fix,
         )
-
-    def _scrub(self, text: str) -> str:
-        for value in sorted(self.secrets, key=len, reverse=True):
-            if len(value) >= MIN_SCRUBBED_LENGTH and value in text:
-                text = text.replace(value, REDACTED)
-        return text
 
     def _close(self) -> None:
         if self.connection is not None:

@@ -9,23 +9,22 @@ runner can scrub them.
 
 from __future__ import annotations
 
-import time
 import warnings
-from collections.abc import Mapping
 from dataclasses import fields
-from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from gds_snowflake._credentials import SecretLayout
-from gds_snowflake._doctor_base import DoctorState, Outcome, fail, secret_text
+from gds_snowflake.doctor._base import DoctorState, Outcome, fail, secret_text
 from gds_vault import (
     VaultAuthError,
     VaultConfigError,
+    VaultConnectionError,
     VaultPermissionError,
+    VaultResponseError,
     VaultSecretNotFoundError,
+    VaultTimeoutError,
 )
-from gds_vault._transport import transport_reason
 
 if TYPE_CHECKING:
     from gds_vault import VaultClient
@@ -85,81 +84,54 @@ class VaultSteps(DoctorState):
         return "Correct the setting the message names; README.md, 'Configuration', lists them."
 
     def _step_vault(self) -> str:
-        import requests  # imported on use, as gds_vault does, to keep imports cheap
-
-        from gds_vault._tls import silence_insecure_request_warnings
-
         client = self.client
         assert client is not None
         addr, verify = client.addr, client.settings.verify
         parts = urlsplit(addr)
-        if verify is False:
-            silence_insecure_request_warnings(parts.hostname or "")
-        # The client's own session: the same TLS settings, client certificate and proxies.
-        session = client._transport.session()
-        params = {
-            "standbyok": "true",
-            "perfstandbyok": "true",
-            "sealedcode": "200",
-            "uninitcode": "200",
-            "drsecondarycode": "200",
-        }
-        before, started = self.clock(), time.perf_counter()
+        before = self.clock()
         try:
-            response = session.get(
-                f"{addr}/v1/sys/health",
-                params=params,
-                # sys/health lives in the root namespace only.
-                headers={"X-Vault-Namespace": None},
-                timeout=client.settings.timeout,
-                allow_redirects=False,
-            )
-        except requests.exceptions.SSLError as exc:
+            # The client's own session: the same TLS settings, client certificate and proxies.
+            health = client.health()
+        except VaultTimeoutError as exc:
             raise fail(
-                f"TLS handshake with {addr} failed ({transport_reason(exc)})",
-                "Set VAULT_CACERT (or --ca-cert) to the CA certificate that signed Vault's "
-                "certificate, and check that VAULT_ADDR names a host in that certificate.",
-            ) from None
-        except requests.exceptions.Timeout:
-            raise fail(
-                f"Vault at {addr} did not answer within {client.settings.timeout:g} s",
+                str(exc),
                 "Check that Vault is healthy and reachable from here (firewall, proxy); "
                 "raise VAULT_CLIENT_TIMEOUT (or --timeout) for a slow link.",
             ) from None
-        except requests.exceptions.RequestException as exc:
+        except VaultConnectionError as exc:
+            if not exc.retryable:  # a certificate problem, not the network
+                raise fail(
+                    str(exc),
+                    "Set VAULT_CACERT (or --ca-cert) to the CA certificate that signed Vault's "
+                    "certificate, and check that VAULT_ADDR names a host in that certificate.",
+                ) from None
             raise fail(
-                f"Could not reach Vault at {addr} ({transport_reason(exc)})",
+                str(exc),
                 "Check VAULT_ADDR (scheme, host and port) and that Vault is running and "
                 "reachable from this machine (firewall, VPN, HTTPS_PROXY/NO_PROXY).",
             ) from None
-        elapsed = (time.perf_counter() - started) * 1000
-        self.local_time = (before + self.clock()) / 2
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code != 200 or not isinstance(body, dict) or "sealed" not in body:
-            kind = response.headers.get("Content-Type", "").split(";")[0] or "an empty body"
+        except VaultResponseError as exc:
             raise fail(
-                f"{addr}/v1/sys/health answered HTTP {response.status_code} with {kind}, "
-                "not Vault's health JSON",
+                str(exc),
                 "VAULT_ADDR must point at Vault itself (scheme, host and port, no path), not "
                 "at a web page or a failing proxy or load balancer.",
-            )
-        self.server_time = _server_time(response.headers.get("Date"), body)
-        version = body.get("version") or "unknown version"
-        if not body.get("initialized", True):
+            ) from None
+        self.local_time = (before + self.clock()) / 2
+        self.server_time = health.server_time
+        version = health.version or "unknown version"
+        if not health.initialized:
             raise fail(
                 f"{addr} answered: version {version}, not initialized",
                 "An operator must initialize Vault (vault operator init).",
             )
-        if body.get("sealed"):
+        if health.sealed:
             raise fail(
                 f"{addr} answered: version {version}, sealed",
                 "An operator must unseal Vault (vault operator unseal); "
                 "nothing can be read until then.",
             )
-        role = "standby" if body.get("standby") else "active"
+        elapsed = health.elapsed * 1000
+        role = "standby" if health.standby else "active"
         detail = f"{addr} answered in {elapsed:.0f} ms: version {version}, unsealed, {role}"
         if parts.scheme == "https":
             if verify is False:
@@ -180,30 +152,26 @@ class VaultSteps(DoctorState):
         )
 
     def _step_auth(self) -> str:
-        from gds_vault.cli import duration, token_summary
-
         client = self.client
         assert client is not None
         try:
-            summary = token_summary(client)
+            status = client.token_status()
         except VaultAuthError as exc:
             raise fail(str(exc), _auth_fix(client)) from None
-        finally:
-            token = client._tokens.current()
-            if token:
-                self.secrets.add(token)
-        method = summary["method"] + (f" at auth/{summary['mount']}" if summary["mount"] else "")
-        if summary.get("lookup") == "denied":
+        method = status.method + (f" at auth/{status.mount}" if status.mount else "")
+        if not status.lookup_allowed:
             raise Outcome(
                 "warn",
                 f"logged in with {method}; the token may not look itself up, so its TTL and "
                 "policies are unknown",
                 "Give the role the 'default' policy (it allows auth/token/lookup-self).",
             )
-        ttl = duration(summary["ttl"])
-        renewable = "renewable" if summary["renewable"] else "not renewable"
-        policies = ", ".join(summary["policies"] + summary["identity_policies"]) or "none"
-        return f"logged in with {method}; token TTL {ttl}, {renewable}, policies {policies}"
+        renewable = "renewable" if status.renewable else "not renewable"
+        policies = ", ".join(status.policies + status.identity_policies) or "none"
+        return (
+            f"logged in with {method}; token TTL {status.ttl_text}, {renewable}, "
+            f"policies {policies}"
+        )
 
     def _step_secret(self) -> str:
         from gds_snowflake._provider import SnowflakeConnectionProvider
@@ -303,15 +271,3 @@ def _auth_fix(client: VaultClient) -> str:
         "Check VAULT_JWT_ROLE, that the JWT file holds a current token, and that the role's "
         f"bound claims (issuer, audience, subject) on auth/{mount} match it."
     )
-
-
-def _server_time(date_header: str | None, body: Mapping[str, Any]) -> float | None:
-    """Vault's clock: the Date header (to the second; +0.5 s for truncation), else the
-    ``server_time_utc`` field of sys/health."""
-    if date_header:
-        try:
-            return parsedate_to_datetime(date_header).timestamp() + 0.5
-        except (TypeError, ValueError):
-            pass
-    server_time = body.get("server_time_utc")
-    return float(server_time) + 0.5 if isinstance(server_time, int | float) else None

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gds_snowflake._connection import VaultSnowflakeConnection
-    from gds_snowflake._double import SnowflakeDouble
+    from gds_snowflake.testing._double import SnowflakeDouble
     from gds_vault import VaultClient
     from gds_vault.testing import OpenBaoServer
 
@@ -57,7 +57,7 @@ _ids = itertools.count(1)
 def __getattr__(name: str) -> Any:
     # The double's module is imported only when asked for, to keep plugin loading cheap.
     if name == "SnowflakeDouble":
-        from gds_snowflake._double import SnowflakeDouble
+        from gds_snowflake.testing._double import SnowflakeDouble
 
         return SnowflakeDouble
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -302,12 +302,9 @@ def create_snowflake_user(
 
 def _reset_default_client() -> None:
     """Close the process-wide Vault client; the next use builds one from the environment."""
-    from gds_vault import _default, set_default_client
+    from gds_vault import reset_default_client
 
-    client = _default._default
-    set_default_client(None)
-    if client is not None:
-        client.close()
+    reset_default_client()
 
 
 try:  # pytest is optional for users of this module's helpers
@@ -320,7 +317,7 @@ if pytest is not None:
     @pytest.fixture(scope="session")
     def snowflake_double() -> Iterator[SnowflakeDouble]:
         """A running Snowflake double (fakesnow behind real auth), shared by the session."""
-        from gds_snowflake._double import SnowflakeDouble
+        from gds_snowflake.testing._double import SnowflakeDouble
 
         with SnowflakeDouble() as double:
             yield double
