@@ -1,10 +1,11 @@
 """The secret cache: per path and version, for ``ttl`` seconds, with single-flight misses.
 
-A hit is one dict lookup and one clock comparison (the client inlines it). A miss takes
-the slow path here: concurrent misses for the same key wait for one loader, so 32
-threads asking for a cold secret cause one Vault read. ``invalidate(path)`` bumps that
-path's generation, so a read of it that started before cannot store a stale value after
-(reads of other paths are unaffected), and callers after it do not join such a read.
+A hit (:meth:`SecretCache.get`) is one dict lookup and one clock comparison. A miss
+takes the slow path, :meth:`SecretCache.get_or_load`: concurrent misses for the same key
+wait for one loader, so 32 threads asking for a cold secret cause one Vault read.
+``invalidate(path)`` bumps that path's generation, so a read of it that started before
+cannot store a stale value after (reads of other paths are unaffected), and callers
+after it do not join such a read.
 """
 
 from __future__ import annotations
@@ -25,12 +26,17 @@ class _Flight:
 
 
 class SecretCache:
-    """Entries map a key to ``(expires_at, value, path)``; ``path`` serves invalidation."""
+    """Secrets by key (a path, or a (path, version) pair) for ``ttl`` seconds.
+
+    Entries are ``(expires_at, value, path)``; ``path`` serves invalidation.
+    """
 
     def __init__(self, ttl: float, clock: Callable[[], float]):
         self.ttl = ttl
         self._clock = clock
-        self.entries: dict[Hashable, tuple[float, Any, str]] = {}
+        self._entries: dict[Hashable, tuple[float, Any, str]] = {}
+        #: Lookups answered from the cache (diagnostics: VaultClient.stats).
+        self.hits = 0
         self._inflight: dict[Hashable, _Flight] = {}
         self._lock = threading.Lock()
         self._generation = 0  # bumped by clear()
@@ -41,12 +47,20 @@ class SecretCache:
         self._lock = threading.Lock()
         self._inflight = {}
 
+    def get(self, key: Hashable) -> Any:
+        """The fresh value for ``key``, or None. The hot path of every cached read."""
+        entry = self._entries.get(key)
+        if entry is not None and self._clock() < entry[0]:
+            self.hits += 1  # not locked: a diagnostic count, exact when single-threaded
+            return entry[1]
+        return None
+
     def get_or_load(self, key: Hashable, path: str, load: Callable[[], Any]) -> Any:
         """The cached value for ``key``, or ``load()``'s, loading once for all waiters."""
         if self.ttl <= 0:
             return load()
         with self._lock:
-            entry = self.entries.get(key)
+            entry = self._entries.get(key)
             if entry is not None and self._clock() < entry[0]:
                 return entry[1]
             flight = self._inflight.get(key)
@@ -68,7 +82,7 @@ class SecretCache:
             flight.value = value
             with self._lock:
                 if generation == (self._generation, self._path_generations.get(path, 0)):
-                    self.entries[key] = (self._clock() + self.ttl, value, path)
+                    self._entries[key] = (self._clock() + self.ttl, value, path)
             return value
         finally:
             with self._lock:
@@ -83,13 +97,13 @@ class SecretCache:
             # Reads under way began before the change; callers from now on start a new one.
             for key in [key for key, flight in self._inflight.items() if flight.path == path]:
                 del self._inflight[key]
-            doomed = [key for key, entry in self.entries.items() if entry[2] == path]
+            doomed = [key for key, entry in self._entries.items() if entry[2] == path]
             for key in doomed:
-                del self.entries[key]
+                del self._entries[key]
             return len(doomed)
 
     def clear(self) -> None:
         with self._lock:
             self._generation += 1
             self._inflight.clear()
-            self.entries.clear()
+            self._entries.clear()

@@ -14,16 +14,11 @@ from gds_vault._auth import AuthMethod
 from gds_vault._cache import SecretCache
 from gds_vault._config import DEFAULT_CACHE_TTL, DEFAULT_TIMEOUT, ClientSettings, settings_from_env
 from gds_vault._errors import (
-    VaultAuthError,
     VaultClientClosedError,
-    VaultError,
     VaultPathError,
     VaultPermissionError,
-    VaultResponseError,
-    VaultSecretDeletedError,
-    VaultSecretNotFoundError,
 )
-from gds_vault._kv import Mount, MountTable, mount_from_ui_answer
+from gds_vault._kv import KVStore, missing_key
 from gds_vault._paths import normalise_path
 from gds_vault._status import TokenStatus, VaultHealth, VaultStats
 from gds_vault._tls import TrustStore
@@ -99,13 +94,10 @@ class VaultClient:
         )
         self._clock = clock
         self._tokens = TokenManager(settings.auth, self._transport, clock)
-        self._mounts = MountTable(clock)
+        self._kv = KVStore(self._request, clock)
         self._cache = SecretCache(settings.cache_ttl, clock)
-        # The hot path reads these two directly: one dict lookup and one clock call.
-        self._entries = self._cache.entries
+        self._cache_get = self._cache.get  # bound once: the hot path of get_secret
         self._closed = False
-        self._secret_reads = 0  # KV reads that reached Vault (see stats)
-        self._cache_hits = 0
         _live_clients.add(self)
 
     @classmethod
@@ -159,7 +151,7 @@ class VaultClient:
     def _after_fork(self) -> None:
         self._transport.reset_after_fork()
         self._tokens.after_fork()
-        self._mounts.after_fork()
+        self._kv.after_fork()
         self._cache.after_fork()
 
     @property
@@ -173,8 +165,8 @@ class VaultClient:
         return VaultStats(
             logins=self._tokens.logins,
             renewals=self._tokens.renewals,
-            secret_reads=self._secret_reads,
-            cache_hits=self._cache_hits,
+            secret_reads=self._kv.reads,
+            cache_hits=self._cache.hits,
         )
 
     def health(self) -> VaultHealth:
@@ -258,7 +250,7 @@ class VaultClient:
             self._tokens.reject(token)
             return self._transport.request(method, path, token=self._tokens.token(), **kwargs)
 
-    # -- KV ------------------------------------------------------------------------------
+    # -- KV (the layer in gds_vault._kv; the cached hot path stays here) -------------------
     def get_secret(self, path: str, key: str | None = None, version: int | None = None) -> Any:
         """Read a KV secret (v1 or v2, found automatically), from the cache when fresh.
 
@@ -279,18 +271,15 @@ class VaultClient:
         """
         # The latest version, the common case, is keyed by the path alone: a str caches
         # its hash, a tuple is built and hashed on every call (~40 ns of ~190).
-        entry = self._entries.get(path if version is None else (path, version))
-        if entry is not None and self._clock() < entry[0]:
-            secret = entry[1]
-            self._cache_hits += 1
-        else:
+        secret = self._cache_get(path if version is None else (path, version))
+        if secret is None:
             secret = self._load_secret(path, version)
         if key is None:
             return secret.copy()  # a plain dict from JSON; .copy() is faster than dict()
         try:
             return secret[key]
         except (KeyError, TypeError):
-            raise self._missing_key(path, key, secret) from None
+            raise missing_key(path, key, secret) from None
 
     def _load_secret(self, path: str, version: int | None) -> dict[str, Any]:
         self._check_open()
@@ -305,159 +294,9 @@ class VaultClient:
         result: dict[str, Any] = self._cache.get_or_load(
             path if version is None else (path, version),  # the key get_secret looks up
             clean,
-            lambda: self._read_kv(clean, version),
+            lambda: self._kv.read(clean, version),
         )
         return result
-
-    @staticmethod
-    def _missing_key(path: str, key: object, secret: Mapping[str, Any]) -> VaultError:
-        if not isinstance(key, str):
-            return VaultPathError(f"key must be a string naming a field of {path}, not {key!r}.")
-        fields = ", ".join(sorted(map(str, secret))) or "none"
-        return VaultSecretNotFoundError(
-            f"The secret at {path} has no key {key!r}; its keys are: {fields}."
-        )
-
-    def _read_kv(self, path: str, version: int | None) -> dict[str, Any]:
-        mount = self._mount_for(path)
-        if mount is not None:
-            try:
-                return self._read_from_mount(mount, path, version)
-            except VaultSecretNotFoundError as exc:
-                deleted = isinstance(exc, VaultSecretDeletedError)
-                fresh = None if deleted else self._redetect(mount, path)
-                if fresh is None:
-                    raise
-            return self._read_from_mount(fresh, path, version)
-        # The mounts endpoint is forbidden: try the v2 layout, then v1, on the first segment.
-        first = path.split("/", 1)[0] + "/"
-        errors: list[VaultResponseError] = []
-        for guess in (Mount(first, 2, detected=False), Mount(first, 1, detected=False)):
-            if guess.version == 1 and version is not None:
-                break
-            try:
-                secret = self._read_from_mount(guess, path, version)
-            except (VaultSecretNotFoundError, VaultPermissionError) as exc:
-                if isinstance(exc, VaultSecretDeletedError):
-                    raise
-                errors.append(exc)
-                continue
-            self._mounts.remember(guess)
-            return secret
-        not_found = [e for e in errors if isinstance(e, VaultSecretNotFoundError)]
-        raise not_found[0] if not_found else errors[0]
-
-    def _redetect(self, mount: Mount, path: str) -> Mount | None:
-        """After a 404 from a detected mount: the mount, if it changed since (disabled, or
-        mounted again with another KV version); None if it is unchanged or undetectable."""
-        if not mount.detected:
-            return None
-        self._mounts.forget(mount)
-        fresh = self._mount_for(path)
-        return fresh if fresh is not None and fresh != mount else None
-
-    def _mount_for(self, path: str) -> Mount | None:
-        known = self._mounts.find(path)
-        if known is not None:
-            return known  # detected, or a guess that worked recently
-        try:
-            body = self._request("GET", f"sys/internal/ui/mounts/{path}", operation="vault.mounts")
-        except VaultResponseError as exc:  # 403, 404, 400...: the endpoint will not answer
-            # A failed login (the token was dead and so is the secret_id) is not an answer
-            # about the mounts endpoint: guessing layouts would only log in again and again.
-            if exc.retryable or isinstance(exc, VaultAuthError):
-                raise
-            logger.debug(
-                "KV mount detection for %s unavailable (%s); guessing", path, exc.status_code
-            )
-            return None
-        mount = mount_from_ui_answer((body or {}).get("data") or {})
-        if mount is None:
-            return None
-        self._mounts.remember(mount)
-        logger.debug("Mount %s is %s v%d", mount.path, mount.kind, mount.version)
-        return mount
-
-    def _read_from_mount(self, mount: Mount, path: str, version: int | None) -> dict[str, Any]:
-        rest = mount.below(path)
-        if not rest:
-            raise VaultPathError(
-                f"{path!r} is the mount {mount.path!r} itself; name a secret under it, "
-                f"for example '{mount.path}snowflake/etl'."
-            )
-        if version is not None and mount.version != 2:
-            raise VaultPathError(
-                f"Versions exist only on KV version 2; {mount.path} is KV version 1. "
-                "Drop the version argument."
-            )
-        api_path = mount.read_path(rest)
-        params = {"version": version} if version is not None else None
-        self._secret_reads += 1
-        try:
-            body = self._request("GET", api_path, params=params, operation="vault.read")
-        except VaultSecretNotFoundError as exc:
-            raise self._not_found(mount, path, rest, version, exc) from None
-        data = (body or {}).get("data")
-        secret = data.get("data") if mount.version == 2 and isinstance(data, dict) else data
-        if mount.version == 2 and secret is None and isinstance(data, dict):
-            raise self._deleted(path, version, data.get("metadata") or {}, None)
-        if not isinstance(secret, dict):
-            raise VaultResponseError(
-                f"The secret at {path} is not a set of key/value fields; was it written "
-                "with `vault kv put`?"
-            )
-        logger.debug("Read secret %s (KV v%d)", path, mount.version)
-        return secret
-
-    def _not_found(
-        self,
-        mount: Mount,
-        path: str,
-        rest: str,
-        version: int | None,
-        exc: VaultSecretNotFoundError,
-    ) -> VaultSecretNotFoundError:
-        if mount.version == 2 and exc.data:
-            metadata = exc.data.get("metadata") if isinstance(exc.data, dict) else None
-            if isinstance(metadata, dict) and (
-                metadata.get("deletion_time") or metadata.get("destroyed")
-            ):
-                return self._deleted(path, version, metadata, exc.status_code)
-        hint = ""
-        if any("no handler for route" in error for error in exc.errors):
-            hint = (
-                f" Nothing is mounted at {mount.path} any more: the secrets engine was "
-                "disabled or moved."
-            )
-        elif mount.version == 2 and rest.startswith(("data/", "metadata/")):
-            hint = (
-                f" Write paths as `vault kv get` takes them, without 'data/': "
-                f"'{mount.path}{rest.split('/', 1)[1]}'."
-            )
-        which = f"version {version} of " if version is not None else ""
-        return VaultSecretNotFoundError(
-            f"No secret at {which}{path} (KV v{mount.version} mount {mount.path}).{hint} "
-            "Check the path, or write it with `vault kv put`.",
-            status_code=exc.status_code,
-        )
-
-    @staticmethod
-    def _deleted(
-        path: str, version: int | None, metadata: Mapping[str, Any], status: int | None
-    ) -> VaultSecretDeletedError:
-        number = metadata.get("version", version)
-        which = f"Version {number} of {path}" if number else f"The latest version of {path}"
-        if metadata.get("destroyed"):
-            return VaultSecretDeletedError(
-                f"{which} was destroyed and cannot be recovered; read another version "
-                "or write the secret again.",
-                status_code=status,
-            )
-        return VaultSecretDeletedError(
-            f"{which} was deleted; restore it with `vault kv undelete -versions={number} "
-            f"{path}` or read another version.",
-            status_code=status,
-        )
 
     def list_secrets(self, path: str) -> list[str]:
         """The names under a KV path; folders end with '/'. Empty when there are none.
@@ -467,32 +306,7 @@ class VaultClient:
             VaultPathError: The path cannot be valid.
         """
         self._check_open()
-        clean = normalise_path(path)
-        mount = self._mount_for(clean)
-        candidates = (
-            [mount]
-            if mount is not None
-            else [
-                Mount(clean.split("/", 1)[0] + "/", 2, detected=False),
-                Mount(clean.split("/", 1)[0] + "/", 1, detected=False),
-            ]
-        )
-        last: VaultResponseError | None = None
-        for candidate in candidates:
-            rest = candidate.below(clean)
-            try:
-                body = self._request("LIST", candidate.list_path(rest), operation="vault.list")
-            except VaultSecretNotFoundError as exc:
-                last = exc
-                continue
-            except VaultPermissionError as exc:
-                last = exc
-                continue
-            keys = ((body or {}).get("data") or {}).get("keys") or []
-            return [str(k) for k in keys]
-        if isinstance(last, VaultPermissionError):
-            raise last
-        return []
+        return self._kv.list(normalise_path(path))
 
     def read(self, path: str) -> dict[str, Any]:
         """A raw logical read (any engine), uncached, with lease information.

@@ -1,17 +1,41 @@
-"""KV secrets engines: which mount a path is on, and whether it is version 1 or 2.
+"""The KV layer: reading and listing KV v1/v2 secrets by the paths users write.
 
-The client asks ``sys/internal/ui/mounts/<path>`` once per mount and remembers the
-answer. Where a policy forbids that endpoint it falls back to trying the v2 layout and
-then v1, and remembers the guess only for ``GUESS_TTL`` seconds, so a policy fixed later
-or a mount upgraded from v1 to v2 is noticed soon.
+Users write paths as ``vault kv`` takes them (mount + path, no ``data/``). This layer
+finds which mount a path is on and whether it is KV version 1 or 2, turns the path into
+the API path of that layout, reads or lists it, and turns Vault's answers into the
+errors users can act on (not found, deleted or destroyed versions, a disabled mount,
+a ``data/`` path written by hand).
+
+Mount detection: ``sys/internal/ui/mounts/<path>`` is asked once per mount and the
+answer remembered. Where a policy forbids that endpoint, the v2 layout and then v1 are
+tried, and the guess is remembered only for ``GUESS_TTL`` seconds, so a policy fixed
+later or a mount upgraded from v1 to v2 is noticed soon. A 404 from a remembered mount
+re-detects it once (it may have been disabled or mounted again with another version).
+
+The layer sends every request through the client's authenticated ``request`` function
+(token, re-login on a dead token, retries); it knows nothing of tokens or HTTP.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 from urllib.parse import quote
+
+from gds_vault._errors import (
+    VaultAuthError,
+    VaultError,
+    VaultPathError,
+    VaultPermissionError,
+    VaultResponseError,
+    VaultSecretDeletedError,
+    VaultSecretNotFoundError,
+)
+
+logger = logging.getLogger(__name__)
 
 GUESS_TTL = 60.0  # seconds a fallback guess (detection forbidden) is trusted
 
@@ -75,6 +99,209 @@ class MountTable:
     def clear(self) -> None:
         with self._lock:
             self._mounts.clear()
+
+
+class Requester(Protocol):
+    """The client's authenticated request: ``request(method, api_path, **kwargs)``."""
+
+    def __call__(self, method: str, path: str, **kwargs: Any) -> dict[str, Any] | None: ...
+
+
+class KVStore:
+    """Reads and lists KV secrets through ``request``, remembering the mounts it finds.
+
+    Args:
+        request: The client's authenticated request function.
+        clock: Monotonic seconds (guesses expire after GUESS_TTL).
+    """
+
+    def __init__(self, request: Requester, clock: Callable[[], float]) -> None:
+        self._request = request
+        self.mounts = MountTable(clock)
+        #: KV reads sent to Vault (diagnostics: VaultClient.stats).
+        self.reads = 0
+
+    def after_fork(self) -> None:
+        self.mounts.after_fork()
+
+    # -- reading -------------------------------------------------------------------------
+    def read(self, path: str, version: int | None) -> dict[str, Any]:
+        """The secret's fields at ``path`` (already normalised), latest or ``version``."""
+        mount = self._mount_for(path)
+        if mount is not None:
+            try:
+                return self._read_from_mount(mount, path, version)
+            except VaultSecretNotFoundError as exc:
+                deleted = isinstance(exc, VaultSecretDeletedError)
+                fresh = None if deleted else self._redetect(mount, path)
+                if fresh is None:
+                    raise
+            return self._read_from_mount(fresh, path, version)
+        # The mounts endpoint is forbidden: try the v2 layout, then v1, on the first segment.
+        errors: list[VaultResponseError] = []
+        for guess in _guesses(path):
+            if guess.version == 1 and version is not None:
+                break
+            try:
+                secret = self._read_from_mount(guess, path, version)
+            except (VaultSecretNotFoundError, VaultPermissionError) as exc:
+                if isinstance(exc, VaultSecretDeletedError):
+                    raise
+                errors.append(exc)
+                continue
+            self.mounts.remember(guess)
+            return secret
+        not_found = [e for e in errors if isinstance(e, VaultSecretNotFoundError)]
+        raise not_found[0] if not_found else errors[0]
+
+    def list(self, path: str) -> list[str]:
+        """The names under ``path`` (already normalised); folders end with '/'."""
+        mount = self._mount_for(path)
+        candidates = [mount] if mount is not None else _guesses(path)
+        last: VaultResponseError | None = None
+        for candidate in candidates:
+            rest = candidate.below(path)
+            try:
+                body = self._request("LIST", candidate.list_path(rest), operation="vault.list")
+            except (VaultSecretNotFoundError, VaultPermissionError) as exc:
+                last = exc
+                continue
+            keys = ((body or {}).get("data") or {}).get("keys") or []
+            return [str(k) for k in keys]
+        if isinstance(last, VaultPermissionError):
+            raise last
+        return []
+
+    # -- mounts --------------------------------------------------------------------------
+    def _redetect(self, mount: Mount, path: str) -> Mount | None:
+        """After a 404 from a detected mount: the mount, if it changed since (disabled, or
+        mounted again with another KV version); None if it is unchanged or undetectable."""
+        if not mount.detected:
+            return None
+        self.mounts.forget(mount)
+        fresh = self._mount_for(path)
+        return fresh if fresh is not None and fresh != mount else None
+
+    def _mount_for(self, path: str) -> Mount | None:
+        known = self.mounts.find(path)
+        if known is not None:
+            return known  # detected, or a guess that worked recently
+        try:
+            body = self._request("GET", f"sys/internal/ui/mounts/{path}", operation="vault.mounts")
+        except VaultResponseError as exc:  # 403, 404, 400...: the endpoint will not answer
+            # A failed login (the token was dead and so is the secret_id) is not an answer
+            # about the mounts endpoint: guessing layouts would only log in again and again.
+            if exc.retryable or isinstance(exc, VaultAuthError):
+                raise
+            logger.debug(
+                "KV mount detection for %s unavailable (%s); guessing", path, exc.status_code
+            )
+            return None
+        mount = mount_from_ui_answer((body or {}).get("data") or {})
+        if mount is None:
+            return None
+        self.mounts.remember(mount)
+        logger.debug("Mount %s is %s v%d", mount.path, mount.kind, mount.version)
+        return mount
+
+    # -- one read ------------------------------------------------------------------------
+    def _read_from_mount(self, mount: Mount, path: str, version: int | None) -> dict[str, Any]:
+        rest = mount.below(path)
+        if not rest:
+            raise VaultPathError(
+                f"{path!r} is the mount {mount.path!r} itself; name a secret under it, "
+                f"for example '{mount.path}snowflake/etl'."
+            )
+        if version is not None and mount.version != 2:
+            raise VaultPathError(
+                f"Versions exist only on KV version 2; {mount.path} is KV version 1. "
+                "Drop the version argument."
+            )
+        params = {"version": version} if version is not None else None
+        self.reads += 1
+        try:
+            body = self._request(
+                "GET", mount.read_path(rest), params=params, operation="vault.read"
+            )
+        except VaultSecretNotFoundError as exc:
+            raise _not_found(mount, path, rest, version, exc) from None
+        data = (body or {}).get("data")
+        secret = data.get("data") if mount.version == 2 and isinstance(data, dict) else data
+        if mount.version == 2 and secret is None and isinstance(data, dict):
+            raise _deleted(path, version, data.get("metadata") or {}, None)
+        if not isinstance(secret, dict):
+            raise VaultResponseError(
+                f"The secret at {path} is not a set of key/value fields; was it written "
+                "with `vault kv put`?"
+            )
+        logger.debug("Read secret %s (KV v%d)", path, mount.version)
+        return secret
+
+
+def _guesses(path: str) -> list[Mount]:
+    """Layouts to try when the mounts endpoint will not answer: v2, then v1."""
+    first = path.split("/", 1)[0] + "/"
+    return [Mount(first, 2, detected=False), Mount(first, 1, detected=False)]
+
+
+def missing_key(path: str, key: object, secret: Mapping[str, Any]) -> VaultError:
+    """The error for a ``key`` that the secret at ``path`` does not have."""
+    if not isinstance(key, str):
+        return VaultPathError(f"key must be a string naming a field of {path}, not {key!r}.")
+    fields = ", ".join(sorted(map(str, secret))) or "none"
+    return VaultSecretNotFoundError(
+        f"The secret at {path} has no key {key!r}; its keys are: {fields}."
+    )
+
+
+def _not_found(
+    mount: Mount,
+    path: str,
+    rest: str,
+    version: int | None,
+    exc: VaultSecretNotFoundError,
+) -> VaultSecretNotFoundError:
+    if mount.version == 2 and exc.data:
+        metadata = exc.data.get("metadata") if isinstance(exc.data, dict) else None
+        if isinstance(metadata, dict) and (
+            metadata.get("deletion_time") or metadata.get("destroyed")
+        ):
+            return _deleted(path, version, metadata, exc.status_code)
+    hint = ""
+    if any("no handler for route" in error for error in exc.errors):
+        hint = (
+            f" Nothing is mounted at {mount.path} any more: the secrets engine was "
+            "disabled or moved."
+        )
+    elif mount.version == 2 and rest.startswith(("data/", "metadata/")):
+        hint = (
+            f" Write paths as `vault kv get` takes them, without 'data/': "
+            f"'{mount.path}{rest.split('/', 1)[1]}'."
+        )
+    which = f"version {version} of " if version is not None else ""
+    return VaultSecretNotFoundError(
+        f"No secret at {which}{path} (KV v{mount.version} mount {mount.path}).{hint} "
+        "Check the path, or write it with `vault kv put`.",
+        status_code=exc.status_code,
+    )
+
+
+def _deleted(
+    path: str, version: int | None, metadata: Mapping[str, Any], status: int | None
+) -> VaultSecretDeletedError:
+    number = metadata.get("version", version)
+    which = f"Version {number} of {path}" if number else f"The latest version of {path}"
+    if metadata.get("destroyed"):
+        return VaultSecretDeletedError(
+            f"{which} was destroyed and cannot be recovered; read another version "
+            "or write the secret again.",
+            status_code=status,
+        )
+    return VaultSecretDeletedError(
+        f"{which} was deleted; restore it with `vault kv undelete -versions={number} "
+        f"{path}` or read another version.",
+        status_code=status,
+    )
 
 
 def mount_from_ui_answer(data: dict[str, object]) -> Mount | None:

@@ -144,7 +144,7 @@ def test_failed_load_is_shared_and_not_cached():
     assert len(leader_errors) == 1
     assert len(errors) == 1
     assert calls == [1]
-    assert "k" not in cache.entries
+    assert cache.get("k") is None
     assert cache.get_or_load("k", "p", lambda: "fresh") == "fresh"
 
 
@@ -157,4 +157,4 @@ def test_invalidate_during_load_prevents_stale_store():
         return "stale"
 
     assert cache.get_or_load("k", "p", load) == "stale"
-    assert "k" not in cache.entries
+    assert cache.get("k") is None
