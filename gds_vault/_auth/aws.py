@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,37 @@ DEFAULT_REGION = "us-east-1"  # what the Vault CLI signs for unless told otherwi
 GLOBAL_STS_ENDPOINT = "https://sts.amazonaws.com/"  # what Vault calls unless configured
 _GET_CALLER_IDENTITY = "Action=GetCallerIdentity&Version=2011-06-15"
 _CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
+
+
+class _QuietSigning(logging.Filter):
+    """Drops botocore.auth's records while this thread signs a Vault login.
+
+    botocore logs the canonical request at DEBUG, session token included, and the
+    signature: together a Vault login for the next few minutes. Only records made during
+    our own signing are dropped; other botocore users keep their logs.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._signing = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self._signing, "on", False)
+
+    def sign(self, request: Any, credentials: Any, region: str) -> None:
+        from botocore.auth import SigV4Auth
+
+        botocore_auth = logging.getLogger("botocore.auth")
+        if self not in botocore_auth.filters:
+            botocore_auth.addFilter(self)
+        self._signing.on = True
+        try:
+            SigV4Auth(credentials, "sts", region).add_auth(request)
+        finally:
+            self._signing.on = False
+
+
+_quiet_signing = _QuietSigning()
 
 
 class AWSIAMAuth(AuthMethod):
@@ -139,7 +171,6 @@ class AWSIAMAuth(AuthMethod):
 
     def login_data(self) -> dict[str, str]:
         """The body of the login request: the signed GetCallerIdentity, base64-encoded."""
-        from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
         credentials = self._credentials()
@@ -149,7 +180,7 @@ class AWSIAMAuth(AuthMethod):
         request = AWSRequest(
             method="POST", url=self.sts_endpoint, data=_GET_CALLER_IDENTITY, headers=headers
         )
-        SigV4Auth(credentials, "sts", self.region).add_auth(request)
+        _quiet_signing.sign(request, credentials, self.region)
         # As Go's http.Header: each name to a list of values (what the Vault CLI sends).
         signed = {name: [value] for name, value in request.headers.items()}
         register_secret(signed["Authorization"][0])
