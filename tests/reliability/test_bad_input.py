@@ -356,7 +356,8 @@ COVERED_ELSEWHERE = {
     + "test_unusable_client_certificate_settings_are_config_errors",
     "userpass/ldap without VAULT_USERNAME": VAULT_USERPASS
     + "test_missing_username_is_a_config_error",
-    "unreadable password file": VAULT_USERPASS + "test_unreadable_password_file_is_config_error",
+    "unreadable password file": VAULT_USERPASS
+    + "test_unreadable_password_file_is_a_config_error",
     "wrong userpass password": VAULT_USERPASS
     + "test_wrong_password_is_an_auth_error_without_the_password",
     "no password and no terminal to ask in": VAULT_USERPASS
