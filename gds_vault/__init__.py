@@ -1,6 +1,7 @@
 """gds_vault: a focused client for HashiCorp Vault and OpenBao.
 
-Read secrets with AppRole, token or JWT auth, automatic KV v1/v2 detection, a secret
+Read secrets with AppRole, token (or the Vault CLI's ``vault login``), JWT/Kubernetes,
+userpass/LDAP, TLS certificate or AWS IAM auth, automatic KV v1/v2 detection, a secret
 cache and one retry policy::
 
     from gds_vault import VaultClient
@@ -11,7 +12,16 @@ cache and one retry policy::
 from logging import NullHandler as _NullHandler
 from logging import getLogger as _getLogger
 
-from gds_vault._auth import AppRoleAuth, AuthMethod, JWTAuth, TokenAuth
+from gds_vault._auth import (
+    AppRoleAuth,
+    AuthMethod,
+    AWSIAMAuth,
+    CertAuth,
+    JWTAuth,
+    LDAPAuth,
+    TokenAuth,
+    UserpassAuth,
+)
 from gds_vault._client import VaultClient
 from gds_vault._default import (
     get_default_client,
@@ -42,13 +52,17 @@ from gds_vault.retry import RetryPolicy
 __version__ = "0.1.0"
 
 __all__ = [
+    "AWSIAMAuth",
     "AppRoleAuth",
     "AuthMethod",
+    "CertAuth",
     "JWTAuth",
+    "LDAPAuth",
     "RedactionFilter",
     "RetryPolicy",
     "TokenAuth",
     "TokenStatus",
+    "UserpassAuth",
     "VaultAuthError",
     "VaultClient",
     "VaultClientClosedError",

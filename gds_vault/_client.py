@@ -45,7 +45,8 @@ class VaultClient:
 
     Args:
         addr: The server, e.g. "https://vault.example.com:8200" (no path).
-        auth: How to log in: AppRoleAuth, TokenAuth or JWTAuth.
+        auth: How to log in: AppRoleAuth, TokenAuth, JWTAuth, UserpassAuth, LDAPAuth,
+            CertAuth or AWSIAMAuth.
         namespace: Vault Enterprise namespace (sent as X-Vault-Namespace). Default None.
         verify: True to verify TLS against the public CAs, a path to a CA file or
             directory to trust instead, or False to skip verification (warns).
@@ -104,11 +105,13 @@ class VaultClient:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> VaultClient:
         """A client configured from VAULT_* variables, with keyword overrides.
 
-        Reads VAULT_ADDR, the auth variables (VAULT_TOKEN / VAULT_TOKEN_FILE,
-        VAULT_ROLE_ID + VAULT_SECRET_ID / VAULT_SECRET_ID_FILE, VAULT_JWT_ROLE +
-        VAULT_JWT_FILE), VAULT_NAMESPACE, VAULT_CACERT, VAULT_CAPATH, VAULT_CLIENT_CERT,
-        VAULT_CLIENT_KEY, VAULT_SKIP_VERIFY, VAULT_CLIENT_TIMEOUT, VAULT_MAX_RETRIES and
-        GDS_VAULT_CACHE_TTL, when called (never at import).
+        Reads VAULT_ADDR, the auth variables (VAULT_AUTH_METHOD, VAULT_TOKEN /
+        VAULT_TOKEN_FILE, VAULT_ROLE_ID + VAULT_SECRET_ID / VAULT_SECRET_ID_FILE,
+        VAULT_JWT_ROLE + VAULT_JWT_FILE, VAULT_USERNAME + VAULT_PASSWORD_FILE, ...; with
+        none of them, the Vault CLI's ``~/.vault-token``), VAULT_NAMESPACE, VAULT_CACERT,
+        VAULT_CAPATH, VAULT_CLIENT_CERT, VAULT_CLIENT_KEY, VAULT_SKIP_VERIFY,
+        VAULT_CLIENT_TIMEOUT, VAULT_MAX_RETRIES and GDS_VAULT_CACHE_TTL, when called (never
+        at import). README.md's Configuration section lists every variable.
 
         Args:
             environ: The variables to read. Default os.environ.
@@ -195,13 +198,15 @@ class VaultClient:
         self._check_open()
         self._tokens.token()
         method, mount = self.auth.name, getattr(self.auth, "mount", None)
+        source = self.auth.source
         try:
             info = self.token_info()
         except VaultPermissionError:
-            return TokenStatus(method=method, mount=mount, lookup_allowed=False)
+            return TokenStatus(method=method, mount=mount, source=source, lookup_allowed=False)
         return TokenStatus(
             method=method,
             mount=mount,
+            source=source,
             token_type=info.get("type"),
             ttl=int(info.get("ttl") or 0),
             renewable=bool(info.get("renewable")),

@@ -9,14 +9,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gds_vault import _env
-from gds_vault._auth import AppRoleAuth, AuthMethod, JWTAuth, TokenAuth
+from gds_vault._auth import AuthMethod
+from gds_vault._auth.environment import auth_from_env
 from gds_vault._errors import VaultConfigError
 from gds_vault.retry import RetryPolicy
 
 DEFAULT_TIMEOUT = 10.0  # seconds for each HTTP call (connect and read)
 DEFAULT_CACHE_TTL = 300.0  # seconds a secret stays cached; 0 disables the cache
-
-AUTH_METHODS = ("token", "approle", "jwt", "kubernetes")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +48,11 @@ class ClientSettings:
                 "verify must be True, False, or a path to a CA file or directory."
             )
         _check_client_cert(self.cert)
+        if self.auth.requires_client_cert and self.cert is None:
+            raise VaultConfigError(
+                f"{self.auth.name} auth logs in with the client certificate: set "
+                "VAULT_CLIENT_CERT and VAULT_CLIENT_KEY (or pass cert=(certificate, key))."
+            )
         if self.namespace is not None and not isinstance(self.namespace, str):
             raise VaultConfigError("namespace must be a string such as 'team-a'.")
         if self.namespace is not None:
@@ -99,67 +103,6 @@ def _check_seconds(name: str, value: object, *, allow_zero: bool) -> None:
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
         raise VaultConfigError(f"{name} must be a finite number of seconds {bound}, not {value!r}.")
-
-
-def auth_from_env(environ: Mapping[str, str]) -> AuthMethod:
-    """Choose the auth method from the environment.
-
-    VAULT_AUTH_METHOD (token, approle, jwt, kubernetes) picks explicitly; otherwise the
-    first that fits wins: a token (VAULT_TOKEN or VAULT_TOKEN_FILE), then AppRole
-    (VAULT_ROLE_ID), then JWT (VAULT_JWT_ROLE).
-    """
-    method = (environ.get("VAULT_AUTH_METHOD") or "").strip().lower()
-    if method and method not in AUTH_METHODS:
-        raise VaultConfigError(
-            f"VAULT_AUTH_METHOD={method!r} is not known; use one of {', '.join(AUTH_METHODS)}."
-        )
-    mount = (environ.get("VAULT_AUTH_MOUNT") or "").strip().strip("/") or None
-    token = _env.read(environ, "VAULT_TOKEN")
-    token_file = _env.read(environ, "VAULT_TOKEN_FILE")
-    role_id = _env.read(environ, "VAULT_ROLE_ID")
-    jwt_role = _env.read(environ, "VAULT_JWT_ROLE")
-
-    if method == "token" or (not method and (token or token_file)):
-        if not (token or token_file):
-            raise VaultConfigError("VAULT_AUTH_METHOD=token needs VAULT_TOKEN or VAULT_TOKEN_FILE.")
-        return TokenAuth(token) if token else TokenAuth(token_file=token_file)
-    if method == "approle" or (not method and role_id):
-        if not role_id:
-            raise VaultConfigError("AppRole login needs VAULT_ROLE_ID (and VAULT_SECRET_ID).")
-        secret_id = _env.read(environ, "VAULT_SECRET_ID")
-        secret_id_file = _env.read(environ, "VAULT_SECRET_ID_FILE")
-        if not secret_id and not secret_id_file:
-            raise VaultConfigError(
-                "VAULT_ROLE_ID is set but VAULT_SECRET_ID and VAULT_SECRET_ID_FILE are not; "
-                "set one of them to the AppRole's secret_id."
-            )
-        return AppRoleAuth(
-            role_id,
-            secret_id if not secret_id_file else None,
-            secret_id_file=secret_id_file,
-            wrapped=_env.read_bool(environ, "VAULT_SECRET_ID_WRAPPED"),
-            mount=mount or "approle",
-        )
-    if method in ("jwt", "kubernetes") or (not method and jwt_role):
-        if not jwt_role:
-            raise VaultConfigError(
-                f"{method or 'JWT'} login needs VAULT_JWT_ROLE (the Vault role)."
-            )
-        jwt_file = _env.read(environ, "VAULT_JWT_FILE")
-        if method == "kubernetes":
-            return JWTAuth.kubernetes(
-                jwt_role,
-                **({"jwt_file": jwt_file} if jwt_file else {}),
-                mount=mount or "kubernetes",
-            )
-        if not jwt_file:
-            raise VaultConfigError("JWT login needs VAULT_JWT_FILE, the file holding the JWT.")
-        return JWTAuth(jwt_role, jwt_file=jwt_file, mount=mount or "jwt")
-    raise VaultConfigError(
-        "No Vault credentials found in the environment. Set one of: VAULT_TOKEN (or "
-        "VAULT_TOKEN_FILE); VAULT_ROLE_ID with VAULT_SECRET_ID (or VAULT_SECRET_ID_FILE); "
-        "or VAULT_JWT_ROLE with VAULT_JWT_FILE."
-    )
 
 
 def verify_from_env(environ: Mapping[str, str]) -> bool | str:

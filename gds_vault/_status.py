@@ -55,6 +55,8 @@ class TokenStatus:
     Attributes:
         method: The auth method's name ("approle", "token", "jwt", ...).
         mount: Where the method is mounted ("approle"), or None for a plain token.
+        source: Where the credentials came from, for people: a variable or a file such
+            as ``~/.vault-token`` (never a value).
         lookup_allowed: False when the token may not look itself up; the fields below
             are then unknown (None or empty).
         token_type: "service" or "batch".
@@ -67,6 +69,7 @@ class TokenStatus:
 
     method: str
     mount: str | None
+    source: str | None = None
     lookup_allowed: bool = True
     token_type: str | None = None
     ttl: int = 0

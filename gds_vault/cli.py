@@ -14,7 +14,8 @@ the command.
 
 Secret values are printed as ``********`` unless ``--reveal`` is given; ``get PATH KEY
 --reveal`` prints the bare value, for scripts. ``login`` prints the auth method, the
-token's TTL, whether it is renewable and its policies; never the token itself.
+token's TTL, whether it is renewable and its policies, and where the credentials came
+from (a variable or a file such as ``~/.vault-token``); never the token itself.
 
 Exit codes:
     0  success
@@ -168,8 +169,8 @@ def add_vault_options(parser: argparse.ArgumentParser, *, suppress: bool = False
         "--auth-method",
         metavar="METHOD",
         default=default,
-        choices=("token", "approle", "jwt", "kubernetes"),
-        help="token, approle, jwt or kubernetes (VAULT_AUTH_METHOD)",
+        choices=("token", "approle", "jwt", "kubernetes", "userpass", "ldap", "cert", "aws"),
+        help="token, approle, jwt, kubernetes, userpass, ldap, cert or aws (VAULT_AUTH_METHOD)",
     )
     group.add_argument(
         "--auth-mount",
@@ -304,8 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     login = command(
         "login",
         "log in and show the token's method, TTL, renewability and policies",
-        "Log in as the environment says (token, AppRole or JWT) and show what Vault says "
-        "about the token: method, TTL, renewable, policies. The token itself is never shown.",
+        "Log in as the environment says (token, AppRole, JWT, userpass, LDAP, certificate, "
+        "AWS, or the Vault CLI's ~/.vault-token) and show where the credentials came from "
+        "and what Vault says about the token: method, TTL, renewable, policies. The token "
+        "itself is never shown.",
     )
     _add_format(login)
     return parser
@@ -362,6 +365,7 @@ def token_summary(client: VaultClient) -> dict[str, Any]:
         "namespace": client.settings.namespace,
         "method": status.method,
         "mount": status.mount,
+        "source": status.source,
     }
     if not status.lookup_allowed:
         # A token without the default policy may not look itself up; the login still worked.
@@ -388,6 +392,8 @@ def _cmd_login(client: VaultClient, args: argparse.Namespace, out: IO[str]) -> i
     where = f" (namespace {summary['namespace']})" if summary["namespace"] else ""
     mount = f" at auth/{summary['mount']}" if summary["mount"] else ""
     print(f"Logged in to {summary['addr']}{where} with {summary['method']}{mount}.", file=out)
+    if summary["source"]:
+        print(f"  credentials from {summary['source']}", file=out)
     if summary.get("lookup") == "denied":
         print("  (the token may not look itself up, so its TTL and policies are unknown)", file=out)
         return EXIT_OK

@@ -132,16 +132,21 @@ class OpenBaoServer:
                 find_bao(),
                 "server",
                 "-dev",
-                f"-dev-root-token-id={self.root_token}",
+                # Without it, bao writes the root token to ~/.vault-token, the Vault CLI's
+                # token file, which the client uses when nothing else is configured.
+                "-dev-no-store-token",
                 f"-dev-listen-address=127.0.0.1:{self.port}",
                 f"-config={config}",
             ]
             if self.tls:
                 args += ["-dev-tls", f"-dev-tls-cert-dir={self._dir / 'tls'}"]
                 (self._dir / "tls").mkdir(exist_ok=True)
+            # The root token goes in the environment, not argv, where `ps` shows it to
+            # every user of the machine.
+            env = {**_clean_env(), "BAO_DEV_ROOT_TOKEN_ID": self.root_token}
             with self._output.open("wb") as out:
                 self._process = subprocess.Popen(
-                    args, stdout=out, stderr=subprocess.STDOUT, env=_clean_env(), cwd=self._dir
+                    args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self._dir
                 )
             if self._wait_ready():
                 break
@@ -297,6 +302,42 @@ class OpenBaoServer:
         response.raise_for_status()
         register_written_secret(response.json()["wrap_info"]["token"])
         return str(response.json()["wrap_info"]["token"])
+
+    def userpass(
+        self,
+        username: str,
+        password: str,
+        *,
+        policies: list[str] | tuple[str, ...] = ("default",),
+        mount: str = "userpass",
+        **options: Any,
+    ) -> None:
+        """Create (or update) a userpass user; ``options`` e.g. ``token_ttl="10s"``."""
+        register_written_secret(password)
+        self.enable_auth(mount, "userpass")
+        self.api(
+            "POST",
+            f"auth/{mount}/users/{username}",
+            {"password": password, "token_policies": list(policies), **options},
+        )
+
+    def cert_role(
+        self,
+        name: str,
+        certificate: str,
+        *,
+        policies: list[str] | tuple[str, ...] = ("default",),
+        mount: str = "cert",
+        **options: Any,
+    ) -> None:
+        """Trust a CA (or client) certificate, PEM text, for logins at ``auth/<mount>`` as
+        role ``name``; ``options`` e.g. ``token_ttl="10s"``, ``allowed_common_names``."""
+        self.enable_auth(mount, "cert")
+        self.api(
+            "POST",
+            f"auth/{mount}/certs/{name}",
+            {"certificate": certificate, "token_policies": list(policies), **options},
+        )
 
     def destroy_secret_ids(self, role: str, *, mount: str = "approle") -> None:
         """Destroy every secret_id of a role (logins with them then fail)."""

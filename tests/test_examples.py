@@ -223,6 +223,47 @@ def test_notebook_survives_idle_expiry(user, monkeypatch, restore_package_loggin
     assert user.vault.requests_since(marks[0], secret) == []
 
 
+def test_notebook_after_vault_login(user, monkeypatch, tmp_path, restore_package_logging):
+    """The notebook's first cell's path for a person: `vault login` left a token in
+    ~/.vault-token and only VAULT_ADDR is set; the notebook runs on that token (no AppRole
+    login), through the idle expiry."""
+    from gds_vault import reset_default_client
+
+    policy = "gds-snowflake-" + user.name.lower().replace("_", "-")  # as create_snowflake_user
+    (tmp_path / ".vault-token").write_text(user.vault.create_token(policies=[policy]) + "\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("VAULT_ADDR", user.vault.addr)
+    monkeypatch.setenv("SNOWFLAKE_VAULT_PATH", user.secret_path)
+    monkeypatch.setenv("EXAMPLE_SNOWFLAKE_CONNECT_ARGS", json.dumps(user.connect_kwargs()))
+    reset_default_client()
+    mark = user.vault.mark()
+
+    def before(cell: dict[str, Any]) -> None:
+        if "after-idle" in cell["metadata"].get("tags", []):
+            assert user.expire_sessions() >= 1
+
+    try:
+        values = run_notebook(_notebook(), before)
+    finally:
+        reset_default_client()
+    assert values["connect"] == (3,)
+    assert values["reconnects"] == 1
+    assert values["after-idle-read-sql"]["orders"].tolist() == [3]
+    assert user.vault.requests_since(mark, "auth/approle/login") == []
+    assert len(user.vault.requests_since(mark, "auth/token/lookup-self")) == 1
+
+
+def test_notebook_says_which_extras_it_needs():
+    """The notebook uses pandas and the SQLAlchemy engine, and its first cell says to
+    install both extras."""
+    nb = _notebook()
+    code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "import pandas" in code and "get_snowflake_engine" in code
+    intro = "".join(nb["cells"][0]["source"])
+    assert "pip install 'gds-vault-snowflake[sqlalchemy,pandas]'" in intro
+    assert "vault login" in intro
+
+
 # -- Airflow DAG -------------------------------------------------------------------------
 
 

@@ -13,7 +13,8 @@ def test_gds_vault_all():
     """gds_vault exports exactly these names, and each exists."""
     assert sorted(gds_vault.__all__) == sorted(
         [
-            "AppRoleAuth", "AuthMethod", "JWTAuth", "RedactionFilter", "RetryPolicy", "TokenAuth",
+            "AWSIAMAuth", "AppRoleAuth", "AuthMethod", "CertAuth", "JWTAuth", "LDAPAuth",
+            "RedactionFilter", "RetryPolicy", "TokenAuth", "UserpassAuth",
             "TokenStatus", "VaultAuthError", "VaultClient", "VaultClientClosedError", "VaultConfigError",
             "VaultConnectionError", "VaultError", "VaultHealth", "VaultInsecureWarning",
             "VaultInvalidRequestError", "VaultPathError", "VaultPermissionError",

@@ -54,7 +54,11 @@ class VaultSteps(DoctorState):
                 raise fail(f"{found}; {exc}", self._config_fix(exc)) from None
         auth = self.client.auth
         mount = getattr(auth, "mount", None)
-        detail = f"{found}; {auth.name} auth" + (f" at auth/{mount}" if mount else "")
+        detail = (
+            f"{found}; {auth.name} auth"
+            + (f" at auth/{mount}" if mount else "")
+            + f" (credentials from {auth.source})"
+        )
         if not self.path:
             raise fail(
                 f"{detail}; no secret path",
@@ -78,8 +82,10 @@ class VaultSteps(DoctorState):
         if str(exc).startswith("No Vault credentials"):
             return (
                 "Give the job a Vault identity: VAULT_ROLE_ID and VAULT_SECRET_ID (AppRole), "
-                "VAULT_TOKEN or VAULT_TOKEN_FILE (token), or VAULT_JWT_ROLE and VAULT_JWT_FILE "
-                "(JWT)."
+                "VAULT_TOKEN or VAULT_TOKEN_FILE (token), VAULT_JWT_ROLE and VAULT_JWT_FILE "
+                "(JWT), or VAULT_AUTH_METHOD=userpass, ldap, cert or aws with its variables; "
+                "a person can run `vault login` instead (its ~/.vault-token is used when "
+                "nothing else is set)."
             )
         return "Correct the setting the message names; README.md, 'Configuration', lists them."
 
@@ -159,6 +165,8 @@ class VaultSteps(DoctorState):
         except VaultAuthError as exc:
             raise fail(str(exc), _auth_fix(client)) from None
         method = status.method + (f" at auth/{status.mount}" if status.mount else "")
+        if status.source:
+            method += f" (credentials from {status.source})"
         if not status.lookup_allowed:
             raise Outcome(
                 "warn",
@@ -256,18 +264,37 @@ def _field_names(layout: SecretLayout) -> list[str]:
 def _auth_fix(client: VaultClient) -> str:
     auth = client.auth
     mount = getattr(auth, "mount", auth.name)
-    if auth.name == "approle":
-        return (
+    fixes = {
+        "approle": (
             "Check VAULT_ROLE_ID and VAULT_SECRET_ID: the secret_id may have expired, used up "
             "its uses or been destroyed. Ask your Vault administrator for a new one "
             f"(vault write -f auth/{mount}/role/<role>/secret-id) and update VAULT_SECRET_ID."
-        )
-    if auth.name == "token":
-        return (
-            "Get a fresh token (vault login, or restart the Vault Agent) and update "
-            "VAULT_TOKEN or the token file."
-        )
-    return (
+        ),
+        "token": (
+            f"Get a fresh token (vault login, or restart the Vault Agent); the token came from "
+            f"{auth.source}."
+        ),
+        "userpass": (
+            f"Check VAULT_USERNAME and the password (VAULT_PASSWORD_FILE); the user must exist "
+            f"on auth/{mount} (vault write auth/{mount}/users/<name> password=...)."
+        ),
+        "ldap": (
+            f"Check VAULT_USERNAME and the LDAP password (VAULT_PASSWORD_FILE); if they are "
+            f"right, ask your Vault administrator whether auth/{mount} can reach its LDAP server."
+        ),
+        "cert": (
+            f"The client certificate (VAULT_CLIENT_CERT) must be signed by a CA registered on "
+            f"auth/{mount} (vault write auth/{mount}/certs/<role> certificate=@ca.pem), and "
+            "VAULT_CERT_ROLE, if set, must name that role."
+        ),
+        "aws": (
+            f"Check VAULT_AWS_ROLE (an iam role on auth/{mount} bound to this IAM principal), "
+            "that the job's AWS credentials are current, and VAULT_AWS_IAM_SERVER_ID when "
+            "Vault requires it."
+        ),
+    }
+    return fixes.get(
+        auth.name,
         "Check VAULT_JWT_ROLE, that the JWT file holds a current token, and that the role's "
-        f"bound claims (issuer, audience, subject) on auth/{mount} match it."
+        f"bound claims (issuer, audience, subject) on auth/{mount} match it.",
     )

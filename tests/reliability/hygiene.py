@@ -106,7 +106,16 @@ def _object_classes() -> list[type]:
     from gds_snowflake._credentials import SnowflakeCredentials
     from gds_snowflake._keys import LoadedKey
     from gds_snowflake._provider import SnowflakeConnectionProvider
-    from gds_vault._auth import AppRoleAuth, JWTAuth, LoginResult, TokenAuth
+    from gds_vault._auth import (
+        AppRoleAuth,
+        AWSIAMAuth,
+        CertAuth,
+        JWTAuth,
+        LDAPAuth,
+        LoginResult,
+        TokenAuth,
+        UserpassAuth,
+    )
     from gds_vault._client import VaultClient
     from gds_vault._config import ClientSettings
     from gds_vault._token import _TokenState
@@ -117,6 +126,10 @@ def _object_classes() -> list[type]:
         AppRoleAuth,
         TokenAuth,
         JWTAuth,
+        UserpassAuth,
+        LDAPAuth,
+        CertAuth,
+        AWSIAMAuth,
         LoginResult,
         _TokenState,
         SnowflakeConnectionProvider,

@@ -307,6 +307,10 @@ RELIABILITY_MTLS = "tests/reliability/test_mtls.py::"
 SNOWFLAKE_CONNECTION = "tests/snowflake/test_connection.py::"
 SNOWFLAKE_KEYS = "tests/snowflake/test_keys.py::"
 VAULT_AUTH = "tests/vault/test_auth.py::"
+VAULT_AWS = "tests/vault/test_auth_aws.py::"
+VAULT_CERT = "tests/vault/test_auth_cert.py::"
+VAULT_CLI_TOKEN = "tests/vault/test_auth_vault_cli_token.py::"
+VAULT_USERPASS = "tests/vault/test_auth_userpass.py::"
 VAULT_CONFIG = "tests/vault/test_config.py::"
 VAULT_KV = "tests/vault/test_kv.py::"
 VAULT_RETRY = "tests/vault/test_retry.py::"
@@ -350,6 +354,25 @@ COVERED_ELSEWHERE = {
     "no secret path": SNOWFLAKE_CONNECTION + "test_no_secret_path_is_config_error",
     "unusable client certificate settings": RELIABILITY_MTLS
     + "test_unusable_client_certificate_settings_are_config_errors",
+    "userpass/ldap without VAULT_USERNAME": VAULT_USERPASS
+    + "test_missing_username_is_a_config_error",
+    "unreadable password file": VAULT_USERPASS
+    + "test_unreadable_password_file_is_a_config_error",
+    "wrong userpass password": VAULT_USERPASS
+    + "test_wrong_password_is_an_auth_error_without_the_password",
+    "no password and no terminal to ask in": VAULT_USERPASS
+    + "test_no_terminal_means_a_config_error_naming_the_file_variable",
+    "VAULT_USERNAME without VAULT_AUTH_METHOD": VAULT_USERPASS
+    + "test_username_without_auth_method_is_not_guessed",
+    "client certificate not accepted by auth/cert": VAULT_CERT
+    + "test_certificate_from_an_unknown_ca_is_refused_clearly",
+    "cert auth without a client certificate": VAULT_CERT
+    + "test_cert_auth_without_a_client_certificate_is_a_config_error",
+    "no AWS credentials": VAULT_AWS + "test_no_aws_credentials_is_a_config_error",
+    "wrong AWS secret key": VAULT_AWS + "test_wrong_secret_key_is_refused_by_sts_and_named",
+    "AWS_PROFILE naming no profile": VAULT_AWS + "test_missing_profile_is_a_config_error",
+    "revoked or removed ~/.vault-token": VAULT_CLI_TOKEN
+    + "test_removed_token_file_is_a_config_error_saying_vault_login",
 }
 
 

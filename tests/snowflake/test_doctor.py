@@ -117,9 +117,25 @@ def test_token_auth_never_prints_the_token(world, monkeypatch, capsys):
     code, steps, output = doctor(capsys, world, path, "--warehouse", "WH")
     assert code == 0
     auth = by_step(steps)["auth"]["detail"]
-    assert auth.startswith("logged in with token; token TTL ")
+    assert auth.startswith("logged in with token (credentials from VAULT_TOKEN); token TTL ")
     assert auth.endswith(", renewable, policies default, snowflake")
     assert "VAULT_TOKEN" in by_step(steps)["config"]["detail"]
+    assert_no_secrets(output, token, PASSWORD)
+
+
+def test_vault_cli_token_is_named_as_the_source(world, monkeypatch, tmp_path, capsys):
+    """With only VAULT_ADDR and the token `vault login` left in ~/.vault-token, the config
+    and auth steps say the credentials came from that file, and never print the token."""
+    token = world.vault.create_token(policies=["snowflake"], ttl="20m")
+    (tmp_path / ".vault-token").write_text(token + "\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("VAULT_ADDR", world.vault.addr)
+    _, path = world.user(password=PASSWORD)
+    code, steps, output = doctor(capsys, world, path, "--warehouse", "WH")
+    assert code == 0
+    source = f"(credentials from {tmp_path / '.vault-token'} (the Vault CLI's token from `vault login`))"
+    assert f"token auth {source}" in by_step(steps)["config"]["detail"]
+    assert by_step(steps)["auth"]["detail"].startswith(f"logged in with token {source}; token TTL")
     assert_no_secrets(output, token, PASSWORD)
 
 

@@ -11,6 +11,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gds_vault import (
     AppRoleAuth,
+    AWSIAMAuth,
+    CertAuth,
+    LDAPAuth,
+    UserpassAuth,
     JWTAuth,
     TokenAuth,
     VaultAuthError,
@@ -140,9 +144,13 @@ def test_auth_reprs_hide_credentials(tmp_path):
         repr(AppRoleAuth("role-id-value", "secret-id-value")),
         repr(TokenAuth("s.token-value-1234567890abcdef")),
         repr(JWTAuth("etl", jwt="header.payload.signature")),
+        repr(UserpassAuth("alice", "password-value-1")),
+        repr(LDAPAuth("alice", "password-value-1")),
+        repr(CertAuth("etl")),
+        repr(AWSIAMAuth("etl", server_id="vault.example.com")),
     ]
     for text in reprs:
-        for secret in ("role-id-value", "secret-id-value", "token-value", "payload"):
+        for secret in ("role-id-value", "secret-id-value", "token-value", "payload", "password-value"):
             assert secret not in text
 
 
@@ -156,6 +164,12 @@ def test_auth_reprs_hide_credentials(tmp_path):
         lambda: TokenAuth("t", token_file="/x"),
         lambda: JWTAuth(""),
         lambda: JWTAuth("role"),
+        lambda: UserpassAuth(""),
+        lambda: UserpassAuth("alice", "pw", password_file="/x"),
+        lambda: UserpassAuth("alice", ""),
+        lambda: UserpassAuth("alice", prompt=None),
+        lambda: CertAuth(" "),
+        lambda: AWSIAMAuth(region=""),
     ],
 )
 def test_invalid_auth_settings_are_config_errors(build):

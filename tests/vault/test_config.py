@@ -217,8 +217,8 @@ def test_auth_method_without_its_variables_is_config_error():
 def test_unknown_auth_method_lists_the_known_ones():
     """An unknown VAULT_AUTH_METHOD is refused with the valid choices."""
     with pytest.raises(VaultConfigError, match="VAULT_AUTH_METHOD") as info:
-        VaultClient.from_env(env(VAULT_AUTH_METHOD="ldap"))
-    for known in ("token", "approle", "jwt", "kubernetes"):
+        VaultClient.from_env(env(VAULT_AUTH_METHOD="radius"))
+    for known in ("token", "approle", "jwt", "kubernetes", "userpass", "ldap", "cert", "aws"):
         assert known in str(info.value)
 
 

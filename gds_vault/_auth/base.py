@@ -1,0 +1,139 @@
+"""What every auth method shares: the result of a login, the base class, and the POST
+that most methods make, with Vault's refusals mapped to errors that say what to fix."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gds_vault._errors import (
+    VaultAuthError,
+    VaultConfigError,
+    VaultInvalidRequestError,
+    VaultPermissionError,
+    VaultSecretNotFoundError,
+)
+from gds_vault._logging import register_secret
+
+if TYPE_CHECKING:
+    from gds_vault._transport import Transport
+
+__all__ = ["AuthMethod", "LoginResult", "login", "read_credential_file"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoginResult:
+    """A token and what Vault said about it.
+
+    ``ttl`` is in seconds; 0 means the token never expires (root and some periodic tokens).
+    """
+
+    token: str = field(repr=False)
+    ttl: float
+    renewable: bool
+    token_type: str = "service"  # noqa: S105 - a token kind, not a token
+    policies: tuple[str, ...] = ()
+
+
+class AuthMethod:
+    """Base class of the auth methods. Subclasses implement :meth:`login`."""
+
+    #: Short name for logs and errors, e.g. "approle".
+    name = "auth"
+    #: Whether the method proves who we are with the client's TLS certificate (cert auth).
+    requires_client_cert = False
+
+    def login(self, transport: Transport) -> LoginResult:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def after_fork(self) -> None:
+        """Reset locks in a forked child (most methods hold none)."""
+
+    @property
+    def source(self) -> str:
+        """Where the credentials come from, for people (a variable or file name, never a
+        value); ``gds-vault login`` and ``gds-snowflake doctor`` show it."""
+        return f"{self.name} auth"
+
+
+def read_credential_file(path: str | os.PathLike[str], what: str, variable: str) -> str:
+    """Read a credential file, stripped, and register its content as a secret.
+
+    Raises:
+        VaultConfigError: The file cannot be read or is empty; names the file and variable.
+    """
+    try:
+        content = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise VaultConfigError(
+            f"Cannot read the {what} file {os.fspath(path)!r} "
+            f"({exc.strerror or type(exc).__name__}); "
+            f"check {variable} and the file's permissions."
+        ) from None
+    except UnicodeDecodeError:
+        raise VaultConfigError(
+            f"The {what} file {os.fspath(path)!r} is not UTF-8 text; check {variable}."
+        ) from None
+    if not content:
+        raise VaultConfigError(f"The {what} file {os.fspath(path)!r} is empty; check {variable}.")
+    register_secret(content)
+    return content
+
+
+def login_result(body: dict[str, Any] | None, where: str) -> LoginResult:
+    """The token and its properties from a login answer's ``auth`` block."""
+    auth = (body or {}).get("auth")
+    if not isinstance(auth, dict) or not auth.get("client_token"):
+        raise VaultAuthError(f"Vault's answer to {where} carried no token; is this a login path?")
+    token = str(auth["client_token"])
+    register_secret(token)
+    return LoginResult(
+        token=token,
+        ttl=float(auth.get("lease_duration") or 0),
+        renewable=bool(auth.get("renewable")),
+        token_type=str(auth.get("token_type") or "service"),
+        policies=tuple(auth.get("token_policies") or auth.get("policies") or ()),
+    )
+
+
+def login(
+    transport: Transport,
+    mount: str,
+    body: dict[str, Any],
+    advice: str,
+    *,
+    login_path: str = "login",
+) -> LoginResult:
+    """POST ``auth/<mount>/<login_path>`` and map refusals to VaultAuthError with the
+    method's advice.
+
+    The path and ``advice`` end up in error messages: they must hold no credential.
+    """
+    path = f"auth/{mount}/{login_path}"
+    try:
+        response = transport.request("POST", path, json=body, operation="vault.login")
+    except VaultPermissionError as exc:
+        # Vault answers 403 (not 404) for a login path where nothing is mounted.
+        raise VaultAuthError(
+            f"Login at {path} was refused with 'permission denied': usually no auth method "
+            f"is mounted at auth/{mount}. Check the mount path "
+            f"(VAULT_AUTH_MOUNT). {advice}",
+            status_code=exc.status_code,
+            errors=exc.errors,
+        ) from None
+    except (VaultInvalidRequestError, VaultAuthError) as exc:
+        said = f" (Vault says: {'; '.join(exc.errors)})" if exc.errors else ""
+        raise VaultAuthError(
+            f"Login at {path} was refused{said}. {advice}",
+            status_code=exc.status_code,
+            errors=exc.errors,
+        ) from None
+    except VaultSecretNotFoundError as exc:
+        raise VaultAuthError(
+            f"No auth method is mounted at auth/{mount} (404). Check the mount path "
+            "(VAULT_AUTH_MOUNT) or ask your Vault administrator where it is enabled.",
+            status_code=exc.status_code,
+        ) from None
+    return login_result(response, path)
