@@ -118,10 +118,12 @@ def test_pool_manager_still_chooses_pools_by_scheme():
     """requests' adapters own a urllib3 PoolManager whose pool_classes_by_scheme it consults."""
     manager = requests.adapters.HTTPAdapter().poolmanager
     classes = getattr(manager, "pool_classes_by_scheme", None)
-    assert isinstance(classes, dict) and {"http", "https"} <= set(classes), (
+    by_scheme = isinstance(classes, dict) and {"http", "https"} <= set(classes)
+    assert by_scheme, (
         "urllib3's PoolManager no longer has a pool_classes_by_scheme dict for http and "
         f"https {_WHAT_TO_DO}"
     )
+    assert isinstance(classes, dict)
     assert issubclass(classes["http"], HTTPConnectionPool), _WHAT_TO_DO
     assert issubclass(classes["https"], HTTPSConnectionPool), _WHAT_TO_DO
 
@@ -131,7 +133,8 @@ def test_pools_still_build_connections_from_connection_cls():
     http.client.HTTPConnection whose getresponse reads through the socket's makefile."""
     for pool in (HTTPConnectionPool, HTTPSConnectionPool):
         cls = getattr(pool, "ConnectionCls", None)
-        assert isinstance(cls, type) and issubclass(cls, http.client.HTTPConnection), (
+        an_http_connection = isinstance(cls, type) and issubclass(cls, http.client.HTTPConnection)
+        assert an_http_connection, (
             f"urllib3's {pool.__name__}.ConnectionCls is no longer an http.client."
             f"HTTPConnection subclass {_WHAT_TO_DO}"
         )
@@ -169,7 +172,8 @@ def test_a_trickled_answer_stops_at_the_deadline(serve, session, trickle):
         except requests.exceptions.RequestException as exc:
             error = exc
     took = time.monotonic() - started
-    assert error is not None and took < 1.0, (
+    stopped_in_time = error is not None and took < 1.0
+    assert stopped_in_time, (
         f"a trickled {trickle} held the call {took:.1f} s with a 0.3 s deadline: the "
         f"connection no longer reads the response through the bounded socket {_WHAT_TO_DO}"
     )
