@@ -18,8 +18,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SNOWFLAKE_TOOLING = ("gds_snowflake.doctor", "gds_snowflake.demo", "gds_snowflake.testing",
-                     "gds_snowflake.cli")
+SNOWFLAKE_TOOLING = (
+    "gds_snowflake.doctor",
+    "gds_snowflake.demo",
+    "gds_snowflake.testing",
+    "gds_snowflake.cli",
+)
 VAULT_TOOLING = ("gds_vault.cli", "gds_vault.testing")
 
 
