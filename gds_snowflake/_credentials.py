@@ -56,18 +56,24 @@ OPTIONAL_FIELDS = ("account", "role", "warehouse", "database", "schema")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SnowflakeCredentials:
-    """What one secret says about how to connect. ``repr`` shows no password or key."""
+class _SecretBasics:
+    """What a secret says at every stage: whose it is, where to connect, the password."""
 
     secret_path: str
     user: str
     account: str | None = None
     password: str | None = field(default=None, repr=False)
-    private_key: LoadedKey | None = None
     role: str | None = None
     warehouse: str | None = None
     database: str | None = None
     schema: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SnowflakeCredentials(_SecretBasics):
+    """What one secret says about how to connect. ``repr`` shows no password or key."""
+
+    private_key: LoadedKey | None = None
 
     @property
     def method(self) -> str:
@@ -106,21 +112,13 @@ def _field(secret: Mapping[str, Any], name: str, path: str) -> str | None:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SecretFields:
+class SecretFields(_SecretBasics):
     """A secret's fields once checked, before its key is loaded (what the doctor shows
     step by step). ``repr`` shows no password, key or passphrase."""
 
-    secret_path: str
-    user: str
-    password: str | None = field(default=None, repr=False)
     private_key: str | None = field(default=None, repr=False)
     private_key_passphrase: str | None = field(default=None, repr=False)
     private_key_field: str = "private_key"  # its name in the secret, for messages
-    account: str | None = None
-    role: str | None = None
-    warehouse: str | None = None
-    database: str | None = None
-    schema: str | None = None
 
     @property
     def method(self) -> str:
