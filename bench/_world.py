@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from gds_snowflake.testing._double import SnowflakeDouble
+from gds_snowflake.testing import SnowflakeDouble
 from gds_vault import AppRoleAuth, VaultClient
 from gds_vault.testing import OpenBaoServer
 

@@ -8,6 +8,9 @@ When a secret holds both a private key and a password, the key is used: key-pair
 method Snowflake recommends for services, and a leftover password should not silently
 win. The password is then ignored (logged at DEBUG, never shown).
 
+:func:`parse_secret` is :func:`read_fields` (the checks on the fields, with their
+messages) then :meth:`SecretFields.load_key`; the doctor runs the two as separate steps.
+
 Parsing a key costs milliseconds, so :class:`CredentialStore` keeps the parsed
 credentials beside the secret they came from and parses again only when Vault returns a
 different secret.
@@ -53,18 +56,24 @@ OPTIONAL_FIELDS = ("account", "role", "warehouse", "database", "schema")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SnowflakeCredentials:
-    """What one secret says about how to connect. ``repr`` shows no password or key."""
+class _SecretBasics:
+    """What a secret says at every stage: whose it is, where to connect, the password."""
 
     secret_path: str
     user: str
     account: str | None = None
     password: str | None = field(default=None, repr=False)
-    private_key: LoadedKey | None = None
     role: str | None = None
     warehouse: str | None = None
     database: str | None = None
     schema: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SnowflakeCredentials(_SecretBasics):
+    """What one secret says about how to connect. ``repr`` shows no password or key."""
+
+    private_key: LoadedKey | None = None
 
     @property
     def method(self) -> str:
@@ -102,24 +111,51 @@ def _field(secret: Mapping[str, Any], name: str, path: str) -> str | None:
     return value or None
 
 
-def parse_secret(secret: object, path: str, layout: SecretLayout) -> SnowflakeCredentials:
-    """Check a secret's fields and load its key.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecretFields(_SecretBasics):
+    """A secret's fields once checked, before its key is loaded (what the doctor shows
+    step by step). ``repr`` shows no password, key or passphrase."""
+
+    private_key: str | None = field(default=None, repr=False)
+    private_key_passphrase: str | None = field(default=None, repr=False)
+    private_key_field: str = "private_key"  # its name in the secret, for messages
+
+    @property
+    def method(self) -> str:
+        return "key pair" if self.private_key is not None else "password"
+
+    def load_key(self) -> LoadedKey | None:
+        """The private key, loaded and checked; None when the secret holds a password.
+
+        Raises:
+            PrivateKeyError: The key cannot be used (see gds_snowflake._keys).
+        """
+        if self.private_key is None:
+            return None
+        return load_private_key(
+            self.private_key,
+            self.private_key_passphrase,
+            source=f"field {self.private_key_field!r} of secret {self.secret_path}",
+        )
+
+
+def read_fields(secret: object, path: str, layout: SecretLayout) -> SecretFields:
+    """Check a secret's fields, without loading its key.
 
     Raises:
         SnowflakeSecretError: A field is missing, empty, not text or absurdly long.
-        PrivateKeyError: The key cannot be used (see gds_snowflake._keys).
     """
     if not isinstance(secret, Mapping):
         raise SnowflakeSecretError(
             f"The secret at {path} is not a set of fields; write it with "
             f"`vault kv put {path} user=... private_key=@rsa_key.p8`."
         )
+    present = ", ".join(sorted(map(str, secret))) or "none"
     user = _field(secret, layout.user, path)
     if user is None:
         raise SnowflakeSecretError(
             f"The secret at {path} has no {layout.user!r} field; add the Snowflake user "
-            f"name (vault kv patch {path} {layout.user}=...). Fields present: "
-            f"{', '.join(sorted(map(str, secret))) or 'none'}."
+            f"name (vault kv patch {path} {layout.user}=...). Fields present: {present}."
         )
     password = _field(secret, layout.password, path)
     key_text = _field(secret, layout.private_key, path)
@@ -127,22 +163,38 @@ def parse_secret(secret: object, path: str, layout: SecretLayout) -> SnowflakeCr
     if password is None and key_text is None:
         raise SnowflakeSecretError(
             f"The secret at {path} has neither {layout.password!r} nor "
-            f"{layout.private_key!r}; add one (key-pair is recommended for services)."
+            f"{layout.private_key!r}; add one (key-pair is recommended for services). "
+            f"Fields present: {present}."
         )
-    private_key = None
-    if key_text is not None:
-        private_key = load_private_key(
-            key_text, passphrase, source=f"field {layout.private_key!r} of secret {path}"
-        )
-        if password is not None:
-            logger.debug("Secret %s holds a private key and a password; using the key", path)
     optional = {name: _field(secret, getattr(layout, name), path) for name in OPTIONAL_FIELDS}
-    return SnowflakeCredentials(
+    return SecretFields(
         secret_path=path,
         user=user,
-        password=None if private_key is not None else password,
-        private_key=private_key,
+        password=password,
+        private_key=key_text,
+        private_key_passphrase=passphrase,
+        private_key_field=layout.private_key,
         **optional,
+    )
+
+
+def parse_secret(secret: object, path: str, layout: SecretLayout) -> SnowflakeCredentials:
+    """Check a secret's fields and load its key.
+
+    Raises:
+        SnowflakeSecretError: A field is missing, empty, not text or absurdly long.
+        PrivateKeyError: The key cannot be used (see gds_snowflake._keys).
+    """
+    fields = read_fields(secret, path, layout)
+    private_key = fields.load_key()
+    if private_key is not None and fields.password is not None:
+        logger.debug("Secret %s holds a private key and a password; using the key", path)
+    return SnowflakeCredentials(
+        secret_path=path,
+        user=fields.user,
+        password=None if private_key is not None else fields.password,
+        private_key=private_key,
+        **{name: getattr(fields, name) for name in OPTIONAL_FIELDS},
     )
 
 

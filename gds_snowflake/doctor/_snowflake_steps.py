@@ -1,6 +1,7 @@
 """The Snowflake-side ``gds-snowflake doctor`` steps: key, clock, login and session.
 
-``key`` loads the private key from the secret (skipped for a password); ``clock``
+``key`` loads the private key as the runtime does (``SecretFields.load_key``; skipped
+for a password); ``clock``
 compares the local clock with Vault's, as a key-pair JWT fails when it is off; ``login``
 connects once with the credentials the provider builds (no retry that could lock the
 user); ``session`` runs :data:`QUERY`.
@@ -13,14 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from gds_snowflake._classify import errno_of, is_credential_rejection
-from gds_snowflake._credentials import SecretLayout
 from gds_snowflake._errors import (
     PrivateKeyError,
     PrivateKeyPassphraseError,
     UnsupportedPrivateKeyError,
 )
-from gds_snowflake._keys import load_private_key
-from gds_snowflake.doctor._base import DoctorState, Outcome, fail, secret_text
+from gds_snowflake.doctor._base import DoctorState, Outcome, fail
 
 __all__ = ["CLOCK_LIMIT", "CLOCK_OK", "QUERY", "SnowflakeSteps"]
 
@@ -33,19 +32,16 @@ class SnowflakeSteps(DoctorState):
     """Steps key, clock, login and session."""
 
     def _step_key(self) -> str:
-        layout = SecretLayout()
-        text = secret_text(self.secret, layout.private_key)
-        if text is None:
+        fields = self.fields
+        if fields is None or fields.private_key is None:
             raise Outcome("skip", "not needed: the secret holds a password, not a private key")
-        passphrase = secret_text(self.secret, layout.private_key_passphrase)
-        source = f"field {layout.private_key!r} of secret {self.path}"
         try:
-            self.key = load_private_key(text, passphrase, source=source)
+            key = fields.load_key()  # the runtime's loading: its checks, its messages
         except PrivateKeyPassphraseError as exc:
             fix = (
                 f"Add the key's passphrase: vault kv patch {self.path} "
                 "private_key_passphrase=<passphrase>"
-                if passphrase is None
+                if fields.private_key_passphrase is None
                 else f"Correct field 'private_key_passphrase' of {self.path} (stray spaces or a "
                 "trailing newline count), or store the key that goes with this passphrase."
             )
@@ -62,7 +58,8 @@ class SnowflakeSteps(DoctorState):
                 "Store the whole private key again: "
                 f"vault kv patch {self.path} private_key=@rsa_key.p8",
             ) from None
-        key = self.key
+        assert key is not None  # the secret holds a key (checked above)
+        self.key = key
         curve = f" ({key.curve})" if key.curve else ""
         state = "encrypted, passphrase accepted" if key.was_encrypted else "not encrypted"
         return (

@@ -3,19 +3,20 @@
 ``config`` builds the Vault client and names the variables set (never their values);
 ``vault`` asks the unauthenticated ``sys/health`` with the client's own session and notes
 Vault's clock for the ``clock`` step; ``auth`` logs in and looks the token up; ``secret``
-reads the secret and checks its fields, remembering the credential values so that the
-runner can scrub them.
+reads the secret, remembers the credential values so that the runner can scrub them, and
+checks the fields with the runtime's own :func:`~gds_snowflake._credentials.read_fields`,
+so a secret fails here with the message get_snowflake_connection() would give.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import fields
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from gds_snowflake._credentials import SecretLayout
-from gds_snowflake.doctor._base import DoctorState, Outcome, fail, secret_text
+from gds_snowflake._credentials import SecretLayout, read_fields
+from gds_snowflake._errors import SnowflakeSecretError
+from gds_snowflake.doctor._base import DoctorState, Outcome, fail
 from gds_vault import (
     VaultAuthError,
     VaultConfigError,
@@ -206,47 +207,34 @@ class VaultSteps(DoctorState):
         for name in (layout.password, layout.private_key, layout.private_key_passphrase):
             self._remember_secret(self.secret.get(name))
         provider = SnowflakeConnectionProvider(
-            path, vault_client=client, environ=self.environ, **self.snowflake_options
+            path, vault_client=client, environ=self.environ, layout=layout, **self.snowflake_options
         )
         self.overrides = provider.overrides
-        present = ", ".join(sorted(map(str, self.secret))) or "none"
-        where = f"{path} has fields {present}"
-        not_text = sorted(
-            name
-            for name in _field_names(layout)
-            if name in self.secret and not isinstance(self.secret[name], str)
-        )
-        if not_text:
+        try:
+            # The runtime's own checks and messages: what get_snowflake_connection() says.
+            self.fields = fields = read_fields(self.secret, path, layout)
+        except SnowflakeSecretError as exc:
             raise fail(
-                f"{where}; not text: {', '.join(not_text)}",
-                f"Store every field as a string (vault kv patch {path} <field>=<value>).",
-            )
-        user = secret_text(self.secret, layout.user)
-        if user is None:
-            raise fail(
-                f"{where}; no {layout.user!r}",
-                f"Add the Snowflake user name: vault kv patch {path} user=<USER>",
-            )
-        password = secret_text(self.secret, layout.password)
-        has_key = secret_text(self.secret, layout.private_key) is not None
-        if password is None and not has_key:
-            raise fail(
-                f"{where}; neither {layout.password!r} nor {layout.private_key!r}",
-                f"Add a private key (recommended for services): vault kv patch {path} "
-                "private_key=@rsa_key.p8 private_key_passphrase=<passphrase>; "
-                "or add a 'password' field.",
-            )
-        account = self.overrides.get("account") or secret_text(self.secret, layout.account)
+                str(exc),
+                f"Correct the secret as the message says: vault kv patch {path} "
+                "<field>=<value> sets one field and keeps the others (a private key from its "
+                "file: private_key=@rsa_key.p8).",
+            ) from None
+        present = ", ".join(sorted(map(str, self.secret)))
+        account = self.overrides.get("account") or fields.account
         if account is None:
             raise fail(
-                f"{where}; no {layout.account!r}, SNOWFLAKE_ACCOUNT or --account",
+                f"{path} has fields {present}; no {layout.account!r}, SNOWFLAKE_ACCOUNT or "
+                "--account",
                 f"Add the account identifier: vault kv patch {path} account=<orgname-account>, "
                 "or set SNOWFLAKE_ACCOUNT.",
             )
-        self.user = self.overrides.get("user") or user
-        method = "key pair" if has_key else "password"
-        detail = f"{where}; {method} authentication as user {self.user}, account {account}"
-        if has_key and password is not None:
+        self.user = self.overrides.get("user") or fields.user
+        detail = (
+            f"{path} has fields {present}; {fields.method} authentication as user "
+            f"{self.user}, account {account}"
+        )
+        if fields.private_key is not None and fields.password is not None:
             raise Outcome(
                 "warn",
                 f"{detail} (the password field is ignored)",
@@ -254,11 +242,6 @@ class VaultSteps(DoctorState):
                 "(vault kv put the secret again without it).",
             )
         return detail
-
-
-def _field_names(layout: SecretLayout) -> list[str]:
-    """The field names a layout uses."""
-    return [getattr(layout, f.name) for f in fields(layout)]
 
 
 def _auth_fix(client: VaultClient) -> str:

@@ -103,7 +103,7 @@ def _error_classes() -> list[type[BaseException]]:
 
 def _object_classes() -> list[type]:
     from gds_snowflake._connection import VaultSnowflakeConnection
-    from gds_snowflake._credentials import SnowflakeCredentials
+    from gds_snowflake._credentials import SecretFields, SnowflakeCredentials
     from gds_snowflake._keys import LoadedKey
     from gds_snowflake._provider import SnowflakeConnectionProvider
     from gds_vault._auth import (
@@ -135,6 +135,7 @@ def _object_classes() -> list[type]:
         SnowflakeConnectionProvider,
         VaultSnowflakeConnection,
         SnowflakeCredentials,
+        SecretFields,
         LoadedKey,
     ]
 

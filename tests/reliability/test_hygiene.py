@@ -72,6 +72,7 @@ def test_library_registers_the_tokens_it_obtains(rel):
     """Tokens the client logs in with are known secrets (so the fixture checks them)."""
     client = rel.client(direct=True)
     client.login()
+    # The token value itself (no public seam gives it out, on purpose) and the registry.
     assert client._tokens.current() in vault_logging._registered
 
 

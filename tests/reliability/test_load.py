@@ -97,7 +97,7 @@ def test_64_threads_500_operations_with_token_expiry(rel):
     # per refresh interval (two thirds of the TTL), none closer together than half of it.
     refresh = TOKEN_TTL * 2 / 3
     assert seconds > TOKEN_TTL
-    assert len(logins) == client._tokens.logins
+    assert len(logins) == client.stats.logins
     assert int(seconds / TOKEN_TTL) <= len(logins) <= int(seconds / refresh) + 1
     assert all(b - a > refresh / 2 for a, b in itertools.pairwise(logins))
     # No storm: reads are explained by the misses (concurrent misses share one read), and
@@ -121,6 +121,7 @@ def test_64_threads_500_operations_with_token_expiry(rel):
 def test_invalidate_during_a_read_does_not_hand_out_the_older_value(rel):
     """A read that began before invalidate(path) is not joined by callers after it, and
     invalidating one path does not stop another path's read from being cached."""
+    # The cache itself: no public call can hold a read open while another invalidates.
     from gds_vault._cache import SecretCache
 
     cache = SecretCache(60.0, time.monotonic)

@@ -22,13 +22,13 @@ def batch_job(queue: Any, path: str, connect_kwargs: dict[str, Any]) -> None:
         from gds_vault import get_default_client
 
         client = get_default_client()
-        logins_before = client._tokens.logins
+        logins_before = client.stats.logins
         secret = client.get_secret(path)
         with get_snowflake_connection(path, **connect_kwargs) as conn:
             row = conn.cursor().execute("select 1").fetchone()
         report.update(
             ok=row == (1,) and bool(secret.get("user")),
-            vault_logins=client._tokens.logins - logins_before,
+            vault_logins=client.stats.logins - logins_before,
         )
     except Exception as exc:
         report.update(ok=False, error=f"{type(exc).__name__}: {exc}")

@@ -284,15 +284,82 @@ def test_secret_not_found(world, vault_env, capsys):
     assert "vault kv put secret/snowflake/nobody-here" in failed["fix"]
 
 
-def test_secret_missing_a_field(world, vault_env, capsys):
-    """A secret without password or private_key fails the secret step, listing its fields."""
-    _, path = world.user(password=PASSWORD)
-    world.vault.kv_put("secret", path.split("/", 1)[1], {"account": "testaccount", "user": "X"})
+def test_secret_not_readable(world, vault_env, capsys):
+    """A path the role's policy does not cover fails the secret step asking for 'read'."""
+    world.vault.kv_put("secret", "elsewhere/doctor", {"user": "X", "password": PASSWORD})
+    code, steps, _ = doctor(capsys, world, "secret/elsewhere/doctor")
+    assert code == 1
+    failed = _assert_failed_at(steps, "secret")
+    assert "Permission denied" in failed["detail"]
+    assert "grant 'read' on secret/elsewhere/doctor" in failed["fix"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        pytest.param(
+            {"account": "testaccount", "user": "X"},
+            ["has neither 'password' nor 'private_key'", "key-pair is recommended",
+             "Fields present: account, user."],
+            id="no password or key",
+        ),
+        pytest.param(
+            {"account": "testaccount", "password": PASSWORD},
+            ["has no 'user' field", "vault kv patch {path} user=", "Fields present: account, "
+             "password."],
+            id="no user",
+        ),
+        pytest.param(
+            {"account": "testaccount", "user": "X", "password": PASSWORD, "role": 7},
+            ["Field 'role' of secret {path} is a int, not text", "store it as a string",
+             "vault kv patch {path} role="],
+            id="a field not text",
+        ),
+        pytest.param(
+            {"account": "testaccount", "user": " ", "password": PASSWORD},
+            ["has no 'user' field"],
+            id="an empty user",
+        ),
+    ],
+)
+def test_incomplete_secret_fails_with_the_runtime_message(world, vault_env, capsys, fields, says):
+    """A secret get_snowflake_connection() would refuse fails the secret step with the same
+    message (what is wrong and the command that fixes it), never a credential's value."""
+    path = f"secret/snowflake/doctor-bad-{next(_ids)}"
+    world.vault.kv_put("secret", path.split("/", 1)[1], fields)
+    code, steps, output = doctor(capsys, world, path)
+    assert code == 1
+    failed = _assert_failed_at(steps, "secret")
+    for text in says:
+        assert text.format(path=path) in failed["detail"]
+    assert f"vault kv patch {path} <field>=<value>" in failed["fix"]
+    assert "private_key=@rsa_key.p8" in failed["fix"]
+    assert_no_secrets(output, PASSWORD)
+
+
+def test_secret_without_an_account(world, vault_env, capsys):
+    """No account in the secret, SNOWFLAKE_ACCOUNT or --account fails the secret step,
+    naming all three, with the fields the secret has."""
+    path = f"secret/snowflake/doctor-bad-{next(_ids)}"
+    world.vault.kv_put("secret", path.split("/", 1)[1], {"user": "X", "password": PASSWORD})
     code, steps, _ = doctor(capsys, world, path)
     assert code == 1
     failed = _assert_failed_at(steps, "secret")
-    assert "has fields account, user; neither 'password' nor 'private_key'" in failed["detail"]
-    assert f"vault kv patch {path} private_key=@rsa_key.p8" in failed["fix"]
+    assert f"{path} has fields password, user; no 'account', SNOWFLAKE_ACCOUNT" in failed["detail"]
+    assert f"vault kv patch {path} account=" in failed["fix"]
+
+
+def test_key_and_password_warns_that_the_password_is_ignored(world, vault_env, rsa_key, capsys):
+    """A secret with both a key and a password passes with a warning: the key is used."""
+    user, path = world.user(key=rsa_key, password=PASSWORD, warehouse="WH")
+    code, steps, output = doctor(capsys, world, path)
+    assert code == 0
+    secret = by_step(steps)["secret"]
+    assert secret["status"] == "warn"
+    assert f"key pair authentication as user {user}" in secret["detail"]
+    assert "(the password field is ignored)" in secret["detail"]
+    assert f"drop the password from {path}" in secret["fix"]
+    assert_no_secrets(output, PASSWORD, pem(rsa_key))
 
 
 def test_wrong_passphrase(world, vault_env, rsa_key, capsys):
@@ -308,6 +375,36 @@ def test_wrong_passphrase(world, vault_env, rsa_key, capsys):
     assert "is wrong" in failed["detail"]
     assert f"Correct field 'private_key_passphrase' of {path}" in failed["fix"]
     assert_no_secrets(output, encrypted, PASSPHRASE, "not-" + PASSPHRASE)
+
+
+@pytest.mark.parametrize(
+    ("problem", "detail", "fix"),
+    [
+        ("no passphrase", "is encrypted", "Add the key's passphrase: vault kv patch {path} "
+         "private_key_passphrase="),
+        ("Ed25519", "of type Ed25519, which Snowflake cannot use", "Convert or replace the key"),
+        ("truncated", "is incomplete", "Store the whole private key again: vault kv patch {path}"),
+    ],
+    ids=["no passphrase", "Ed25519", "truncated"],
+)
+def test_unusable_key_fails_the_key_step(world, vault_env, rsa_key, capsys, problem, detail, fix):
+    """A key the runtime cannot use fails the key step with the runtime's message and a fix
+    for that kind of problem, printing no key material."""
+    if problem == "no passphrase":
+        stored = pem(rsa_key, PASSPHRASE.encode())
+    elif problem == "Ed25519":
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
+        stored = pem(ed25519.Ed25519PrivateKey.generate())
+    else:
+        stored = "\n".join(pem(rsa_key).splitlines()[:6])
+    _, path = world.user(key=rsa_key, private_key=stored)
+    code, steps, output = doctor(capsys, world, path)
+    assert code == 1
+    failed = _assert_failed_at(steps, "key")
+    assert detail in failed["detail"]
+    assert fix.format(path=path) in failed["fix"]
+    assert_no_secrets(output, stored)
 
 
 def test_snowflake_rejects_the_key(world, vault_env, rsa_key, other_rsa_key, capsys):

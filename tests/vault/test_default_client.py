@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-import gds_vault
-from gds_vault import VaultConfigError, get_default_client, get_secret_from_vault, set_default_client
+from gds_vault import (
+    VaultConfigError,
+    get_default_client,
+    get_secret_from_vault,
+    reset_default_client,
+    set_default_client,
+)
 
 
 @pytest.fixture(autouse=True)
 def fresh_default():
     set_default_client(None)
     yield
-    client = gds_vault._default._default
-    if client is not None:
-        client.close()
-    set_default_client(None)
+    reset_default_client()
 
 
 def test_reads_with_environment(vault, monkeypatch):

@@ -378,7 +378,7 @@ def test_revoked_token_causes_one_login_and_the_read_succeeds(vault, make_client
     assert client.get_secret("secret/snowflake/etl", key="user") == "ETL"
     assert len(vault.server.requests_since(mark, "auth/approle/login")) == 1
     assert client._tokens.current() != old_token
-    assert client._tokens.logins == 2
+    assert client.stats.logins == 2
 
 
 def test_revoked_token_twice_logs_in_once_each_time(vault, make_client):
