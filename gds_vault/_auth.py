@@ -45,6 +45,7 @@ class LoginResult:
     renewable: bool
     token_type: str = "service"  # noqa: S105 - a token kind, not a token
     policies: tuple[str, ...] = ()
+    accessor: str = field(default="", repr=False)  # names the token for revocation; kept quiet
 
 
 class AuthMethod:
@@ -58,6 +59,27 @@ class AuthMethod:
 
     def after_fork(self) -> None:
         """Reset locks in a forked child (most methods hold none)."""
+
+    def cache_identity(self) -> str | None:
+        """Who logs in, as a non-secret string, for the token cache shared by processes.
+
+        The token cache (``GDS_VAULT_TOKEN_CACHE``, ``VaultClient(token_cache=...)``) lets
+        the processes of one user share one token. It files each token under the Vault
+        address, the namespace, this method's :attr:`name` and ``mount`` attribute, and
+        this string. So:
+
+        - Two auth objects whose name, mount and identity are equal must stand for the same
+          Vault identity: logging in with either gives a token with the same policies
+          (e.g. the AppRole's role_id, the JWT role with the JWT's file, a username).
+        - The string must never be, contain or be derived from a secret: no secret_id,
+          password, JWT, private key, token, nor a hash of one. It is hashed into a file
+          name and the cache directory is readable by the user's other processes.
+
+        Returns:
+            The identity, or None (this default) when the method's tokens must not be
+            shared: the client then logs in on its own, as without a cache.
+        """
+        return None
 
 
 def _read_file(path: str | os.PathLike[str], what: str, variable: str) -> str:
@@ -87,6 +109,7 @@ def _auth_from_login_response(body: dict[str, Any] | None, where: str) -> LoginR
         renewable=bool(auth.get("renewable")),
         token_type=str(auth.get("token_type") or "service"),
         policies=tuple(auth.get("token_policies") or auth.get("policies") or ()),
+        accessor=str(auth.get("accessor") or ""),
     )
 
 
@@ -150,6 +173,11 @@ class TokenAuth(AuthMethod):
             f"token_file={os.fspath(self.token_file)!r}" if self.token_file else "token=<hidden>"
         )
         return f"TokenAuth({source})"
+
+    def cache_identity(self) -> str | None:
+        """None: a given token needs no login, and keying a cache by it would derive the
+        key from a secret (its accessor is known only by asking Vault, the request saved)."""
+        return None
 
     def current_token(self) -> str:
         if self._token:
@@ -239,6 +267,10 @@ class AppRoleAuth(AuthMethod):
 
     def after_fork(self) -> None:
         self._lock = threading.Lock()
+
+    def cache_identity(self) -> str | None:
+        """The role_id: every secret_id of a role logs in to the same policies."""
+        return f"role_id={self._role_id}"
 
     def _secret_id_for_login(self, transport: Transport) -> str | None:
         if self.secret_id_file is not None:
@@ -338,6 +370,13 @@ class JWTAuth(AuthMethod):
     def __repr__(self) -> str:
         source = f"jwt_file={os.fspath(self.jwt_file)!r}" if self.jwt_file else "jwt=<hidden>"
         return f"JWTAuth(role={self.role!r}, {source}, mount={self.mount!r})"
+
+    def cache_identity(self) -> str | None:
+        """The role and the JWT's file (whose subject the role binds); None for a JWT given
+        directly, whose subject only the (secret) JWT itself tells."""
+        if self.jwt_file is None:
+            return None
+        return f"role={self.role} jwt_file={os.path.abspath(self.jwt_file)}"
 
     def login(self, transport: Transport) -> LoginResult:
         if self._jwt:
