@@ -54,7 +54,7 @@ FORMAT = "gds-vault-token-cache"  # the "format" field of every file this module
 FORMAT_VERSION = 1
 LOCK_WAIT = 45.0  # seconds a process waits for another's login (default deadline 30 s + margin)
 MOUNTS_MAX_AGE = 3600.0  # seconds a mount found by another process is trusted
-_MIN_LEFT = 1.0  # seconds: a cached token closer than this to expiry is not taken
+_MIN_LEFT = 0.5  # seconds: a cached token closer than this to expiry is not taken
 _INFINITY = float("inf")
 
 
