@@ -56,7 +56,7 @@ class VaultClient:
         cache_ttl: Seconds a secret is cached; 0 disables caching. Default 300.
         token_cache: A directory where the processes of this user share the token and
             the KV mount table, so that N processes cause one login (see the README's
-            "Token cache shared by processes"). Default None: off.
+            "One Vault login per host"). Default None: off.
         clock: Monotonic seconds; tests pass a fake. Default time.monotonic.
 
     Raises:

@@ -69,7 +69,10 @@ class PrivateDirectory:
             if created:
                 os.makedirs(self.path, mode=0o700, exist_ok=True)
                 os.chmod(self.path, 0o700)  # ours, just made: mkdir's mode is cut by umask
-            info = os.stat(self.path)
+            # Checked and used by its real path from here on, so that a symlink swapped
+            # later cannot point the files elsewhere.
+            real = os.path.realpath(self.path)
+            info = os.stat(real)
         except OSError as exc:
             return self._turn_off(f"it cannot be created or reached ({_reason(exc)})")
         if not stat.S_ISDIR(info.st_mode):
@@ -80,6 +83,7 @@ class PrivateDirectory:
                 f"{fault}; run `chmod 700 {self.path}` as its owner, or set {self._variable} "
                 "to a directory of your own"
             )
+        self.path = real
         self._checked = True
         return True
 

@@ -30,7 +30,6 @@ expired) is never taken again by that process: it logs in and writes the new tok
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -59,6 +58,8 @@ _INFINITY = float("inf")
 
 
 def _digest(parts: dict[str, str]) -> str:
+    import hashlib  # only with a cache: it loads OpenSSL, which `import gds_vault` need not
+
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 

@@ -123,6 +123,18 @@ def test_directory_is_0700_whatever_the_umask(vault, make_client, tmp_path):
     assert {stat.S_IMODE(f.stat().st_mode) for f in cache.iterdir()} == {0o600}
 
 
+def test_symlink_to_a_private_directory_is_used_by_its_real_path(vault, make_client, tmp_path):
+    """A cache path that is a symlink to a directory of ours (0700) is followed once, at
+    the check, and the files land in the real directory."""
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(real)
+    auth = vault.role()
+    make_client(auth, token_cache=tmp_path / "link").get_secret(SECRET_PATH)
+    assert make_client(auth, token_cache=tmp_path / "link").get_secret(SECRET_PATH) == SECRET
+    assert len(list(real.glob("token-*.json"))) == 1
+
+
 def test_renewal_is_written_back(vault, make_client, cache):
     """A client that renews the shared token writes the new expiry; the next client takes
     the renewed token without logging in or renewing."""
