@@ -18,12 +18,11 @@ from typing import Any
 
 import pytest
 
+from tests.vault.token_cache_support import SECRET, SECRET_PATH
 from tests.vault.token_cache_workers import read_secret
 
 pytestmark = pytest.mark.timeout(180)
 
-SECRET_PATH = "secret/snowflake/etl"
-SECRET = {"account": "acme", "user": "ETL", "password": "pw-etl-1"}
 _roles = itertools.count()
 
 
