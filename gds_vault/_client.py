@@ -23,6 +23,7 @@ from gds_vault._paths import normalise_path
 from gds_vault._status import TokenStatus, VaultHealth, VaultStats
 from gds_vault._tls import TrustStore
 from gds_vault._token import TokenManager
+from gds_vault._token_cache import open_shared
 from gds_vault._transport import Transport
 from gds_vault.retry import RetryPolicy
 
@@ -54,6 +55,9 @@ class VaultClient:
         timeout: Seconds for each HTTP call. Default 10.
         retry: The retry policy. Default RetryPolicy().
         cache_ttl: Seconds a secret is cached; 0 disables caching. Default 300.
+        token_cache: A directory where the processes of this user share the token and
+            the KV mount table, so that N processes cause one login (see the README's
+            "One Vault login per host"). Default None: off.
         clock: Monotonic seconds; tests pass a fake. Default time.monotonic.
 
     Raises:
@@ -71,6 +75,7 @@ class VaultClient:
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         cache_ttl: float = DEFAULT_CACHE_TTL,
+        token_cache: str | os.PathLike[str] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         settings = ClientSettings(
@@ -82,6 +87,7 @@ class VaultClient:
             timeout=timeout,
             retry=retry if retry is not None else RetryPolicy(),
             cache_ttl=cache_ttl,
+            token_cache=token_cache,
         )
         self.settings = settings
         self._trust = TrustStore(settings.verify, host=urlsplit(settings.addr).hostname or "")
@@ -94,8 +100,15 @@ class VaultClient:
             retry=settings.retry,
         )
         self._clock = clock
-        self._tokens = TokenManager(settings.auth, self._transport, clock)
-        self._kv = KVStore(self._request, clock)
+        shared_token, shared_mounts = open_shared(
+            settings.token_cache,
+            addr=settings.addr,
+            namespace=settings.namespace,
+            auth=settings.auth,
+            clock=clock,
+        )
+        self._tokens = TokenManager(settings.auth, self._transport, clock, shared_token)
+        self._kv = KVStore(self._request, clock, shared_mounts)
         self._cache = SecretCache(settings.cache_ttl, clock)
         self._cache_get = self._cache.get  # bound once: the hot path of get_secret
         self._closed = False
@@ -110,8 +123,9 @@ class VaultClient:
         VAULT_JWT_ROLE + VAULT_JWT_FILE, VAULT_USERNAME + VAULT_PASSWORD_FILE, ...; with
         none of them, the Vault CLI's ``~/.vault-token``), VAULT_NAMESPACE, VAULT_CACERT,
         VAULT_CAPATH, VAULT_CLIENT_CERT, VAULT_CLIENT_KEY, VAULT_SKIP_VERIFY,
-        VAULT_CLIENT_TIMEOUT, VAULT_MAX_RETRIES and GDS_VAULT_CACHE_TTL, when called (never
-        at import). README.md's Configuration section lists every variable.
+        VAULT_CLIENT_TIMEOUT, VAULT_MAX_RETRIES, GDS_VAULT_CACHE_TTL and
+        GDS_VAULT_TOKEN_CACHE, when called (never at import). README.md's Configuration
+        section lists every variable.
 
         Args:
             environ: The variables to read. Default os.environ.
@@ -227,7 +241,10 @@ class VaultClient:
 
     # -- tokens and requests ---------------------------------------------------------------
     def login(self) -> None:
-        """Log in now (otherwise the first request does). Raises VaultAuthError on refusal."""
+        """Log in now (otherwise the first request does). Raises VaultAuthError on refusal.
+
+        With a token cache, a valid token another process cached is taken instead.
+        """
         self._check_open()
         self._tokens.clear()
         self._tokens.token()

@@ -30,6 +30,7 @@ class ClientSettings:
     timeout: float = DEFAULT_TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cache_ttl: float = DEFAULT_CACHE_TTL
+    token_cache: str | os.PathLike[str] | None = None  # a directory; kept as an absolute str
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "addr", _env.normalise_addr(self.addr, source="addr"))
@@ -57,6 +58,20 @@ class ClientSettings:
             raise VaultConfigError("namespace must be a string such as 'team-a'.")
         if self.namespace is not None:
             object.__setattr__(self, "namespace", self.namespace.strip("/") or None)
+        object.__setattr__(self, "token_cache", _token_cache_dir(self.token_cache))
+
+
+def _token_cache_dir(value: object) -> str | None:
+    """The token cache directory as an absolute path (a later chdir must not move it)."""
+    if value is None:
+        return None
+    if not isinstance(value, str | os.PathLike):
+        raise VaultConfigError(
+            "token_cache must be a directory path (or None to turn the cache off), "
+            f"not {type(value).__name__}."
+        )
+    text = os.fspath(value).strip()
+    return os.path.abspath(os.path.expanduser(text)) if text else None
 
 
 def _check_client_cert(cert: object) -> None:
@@ -158,6 +173,7 @@ def settings_from_env(environ: Mapping[str, str], overrides: Mapping[str, Any]) 
         "timeout",
         "retry",
         "cache_ttl",
+        "token_cache",
         "clock",
     }
     unknown = set(overrides) - allowed
@@ -177,6 +193,7 @@ def settings_from_env(environ: Mapping[str, str], overrides: Mapping[str, Any]) 
         "timeout": lambda env: _env.read_seconds(env, "VAULT_CLIENT_TIMEOUT"),
         "retry": _retry_from_env,
         "cache_ttl": _cache_ttl_from_env,
+        "token_cache": lambda env: env.get("GDS_VAULT_TOKEN_CACHE", "").strip() or None,
     }
     kwargs: dict[str, Any] = {}
     for name, read in readers.items():

@@ -22,7 +22,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from gds_vault._errors import (
@@ -34,6 +34,9 @@ from gds_vault._errors import (
     VaultSecretDeletedError,
     VaultSecretNotFoundError,
 )
+
+if TYPE_CHECKING:
+    from gds_vault._token_cache import SharedMounts
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +70,15 @@ class Mount:
 
 
 class MountTable:
-    """Remembered mounts, found by longest prefix; guesses expire after GUESS_TTL."""
+    """Remembered mounts, found by longest prefix; guesses expire after GUESS_TTL.
 
-    def __init__(self, clock: Callable[[], float]):
+    With a token cache (``shared``), detected mounts are also written to it, and a path
+    that no remembered mount covers is looked up there before Vault is asked.
+    """
+
+    def __init__(self, clock: Callable[[], float], shared: SharedMounts | None = None):
         self._clock = clock
+        self._shared = shared
         self._mounts: dict[str, tuple[Mount, float]] = {}
         self._lock = threading.Lock()
 
@@ -78,6 +86,23 @@ class MountTable:
         self._lock = threading.Lock()
 
     def find(self, path: str) -> Mount | None:
+        found = self._find(path)
+        if found is None and self._shared is not None:
+            with self._lock:
+                for mount in self._shared.load():
+                    current = self._mounts.get(mount.path)
+                    if current is None or not current[0].detected:  # a detection beats a guess
+                        self._mounts[mount.path] = (mount, float("inf"))
+            found = self._find(path)
+        return found
+
+    def single_flight(self, path: str, detect: Callable[[str], Mount | None]) -> Mount | None:
+        """``detect(path)``; with a token cache, in one process at a time."""
+        if self._shared is None:
+            return detect(path)
+        return self._shared.single_flight(path, self.find, detect)
+
+    def _find(self, path: str) -> Mount | None:
         probe = path + "/"
         best: Mount | None = None
         now = self._clock()
@@ -91,10 +116,14 @@ class MountTable:
         expires_at = float("inf") if mount.detected else self._clock() + GUESS_TTL
         with self._lock:
             self._mounts[mount.path] = (mount, expires_at)
+        if self._shared is not None and mount.detected:
+            self._shared.remember(mount)
 
     def forget(self, mount: Mount) -> None:
         with self._lock:
             self._mounts.pop(mount.path, None)
+        if self._shared is not None:
+            self._shared.forget(mount)
 
     def clear(self) -> None:
         with self._lock:
@@ -113,11 +142,14 @@ class KVStore:
     Args:
         request: The client's authenticated request function.
         clock: Monotonic seconds (guesses expire after GUESS_TTL).
+        shared: The token cache's mount table, shared by processes (None: off).
     """
 
-    def __init__(self, request: Requester, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, request: Requester, clock: Callable[[], float], shared: SharedMounts | None = None
+    ) -> None:
         self._request = request
-        self.mounts = MountTable(clock)
+        self.mounts = MountTable(clock, shared)
         #: KV reads sent to Vault (diagnostics: VaultClient.stats).
         self.reads = 0
 
@@ -186,6 +218,9 @@ class KVStore:
         known = self.mounts.find(path)
         if known is not None:
             return known  # detected, or a guess that worked recently
+        return self.mounts.single_flight(path, self._detect)
+
+    def _detect(self, path: str) -> Mount | None:
         try:
             body = self._request("GET", f"sys/internal/ui/mounts/{path}", operation="vault.mounts")
         except VaultResponseError as exc:  # 403, 404, 400...: the endpoint will not answer

@@ -8,6 +8,10 @@ close to its max TTL, so the client logs in afresh instead of renewing ever shor
 
 Single flight: threads that need a token while one is being fetched wait for that one
 (or keep using the current token if it is still valid), so N threads cause one login.
+
+Across processes: with a token cache (``shared``, gds_vault._token_cache), a manager that
+has no token or whose token is due first looks in the cache, and logs in or renews only
+under the cache's lock, writing the result back; N processes cause one login.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gds_vault._auth import AuthMethod, LoginResult
 from gds_vault._errors import (
@@ -26,6 +31,9 @@ from gds_vault._errors import (
 )
 from gds_vault._logging import register_secret
 from gds_vault._transport import Transport
+
+if TYPE_CHECKING:
+    from gds_vault._token_cache import SharedToken
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +60,8 @@ class _TokenState:
     token_type: str
     refresh_at: float  # clock value; float("inf") for tokens that never expire
     expires_at: float
+    policies: tuple[str, ...] = ()
+    accessor: str = field(default="", repr=False)
 
     @classmethod
     def from_login(cls, result: LoginResult, now: float, login_ttl: float) -> _TokenState:
@@ -64,16 +74,26 @@ class _TokenState:
             token_type=result.token_type,
             refresh_at=now + delay if delay is not None else float("inf"),
             expires_at=now + result.ttl if result.ttl > 0 else float("inf"),
+            policies=result.policies,
+            accessor=result.accessor,
         )
 
 
 class TokenManager:
     """Hands out a valid token, logging in or renewing only when needed."""
 
-    def __init__(self, auth: AuthMethod, transport: Transport, clock: Callable[[], float]):
+    def __init__(
+        self,
+        auth: AuthMethod,
+        transport: Transport,
+        clock: Callable[[], float],
+        shared: SharedToken | None = None,
+    ):
         self.auth = auth
         self._transport = transport
         self._clock = clock
+        self._shared = shared
+        self._refused: str | None = None  # the last token Vault refused: never taken again
         self._state: _TokenState | None = None
         self._lock = threading.Lock()
         self.logins = 0  # successful logins by this manager (diagnostics and tests)
@@ -111,6 +131,7 @@ class TokenManager:
         the first forgets it and the others find a new token already in place.
         """
         with self._lock:
+            self._refused = token
             if self._state is not None and self._state.token == token:
                 logger.info("Vault no longer accepts the cached token; logging in again")
                 self._state = None
@@ -124,6 +145,37 @@ class TokenManager:
         state = self._state
         if state is not None and now < state.refresh_at:
             return state.token  # refreshed by another thread while we waited
+        if self._shared is None:
+            return self._refresh(state, now)
+        return self._refresh_shared(self._shared)
+
+    def _refresh_shared(self, shared: SharedToken) -> str:
+        """Take the token another process logged in or renewed, if it is not due; else
+        renew or log in under the cache's lock (one process at a time), writing back."""
+        found = shared.load(refused=self._refused)
+        if found is None or self._clock() >= found.refresh_at:
+            with shared.exclusive(ready=lambda: shared.has_fresh(refused=self._refused)):
+                found = shared.load(refused=self._refused)
+                if found is None or self._clock() >= found.refresh_at:
+                    self._adopt(shared, found)  # a due token from the cache gets renewed
+                    return self._refresh(self._state, self._clock())
+        self._adopt(shared, found)
+        return found.token
+
+    def _adopt(self, shared: SharedToken, found: _TokenState | None) -> None:
+        if found is None:
+            return
+        if self._state is None or self._state.token != found.token:
+            logger.info(
+                "Using the Vault token from the token cache %s (%s; policies: %s): no login",
+                shared.where,
+                self.auth.name,
+                ", ".join(found.policies) or "none",
+            )
+        self._state = found
+
+    def _refresh(self, state: _TokenState | None, now: float) -> str:
+        """Renew ``state``'s token or log in, from Vault."""
         try:
             if state is not None and now < state.expires_at and self._can_renew(state):
                 renewed = self._renew(state, now)
@@ -179,10 +231,14 @@ class TokenManager:
             ttl=ttl,
             renewable=bool(auth.get("renewable", state.renewable)),
             token_type=state.token_type,
+            policies=state.policies,
+            accessor=state.accessor,
         )
         self._state = _TokenState.from_login(result, now, state.login_ttl)
         self.renewals += 1
         logger.info("Renewed the Vault token; valid for %.0f s", ttl)
+        if self._shared is not None:
+            self._shared.save(self._state)
         return state.token
 
     def _can_login_again(self) -> bool:
@@ -194,6 +250,8 @@ class TokenManager:
         register_secret(result.token)
         self._state = _TokenState.from_login(result, self._clock(), result.ttl)
         self.logins += 1
+        if self._shared is not None:
+            self._shared.save(self._state)
         logger.info(
             "Logged in to Vault with %s; token valid for %s, %s, policies: %s",
             self.auth.name,

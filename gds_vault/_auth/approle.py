@@ -78,6 +78,10 @@ class AppRoleAuth(AuthMethod):
     def after_fork(self) -> None:
         self._lock = threading.Lock()
 
+    def cache_identity(self) -> str | None:
+        """The role_id: every secret_id of a role logs in to the same policies."""
+        return f"role_id={self._role_id}"
+
     @property
     def source(self) -> str:
         if self.secret_id_file is not None:

@@ -131,6 +131,13 @@ class AWSIAMAuth(AuthMethod):
         role = f"role {self.role!r}" if self.role else "the role named as the IAM principal"
         return f"{role} on auth/{self.mount}, AWS credentials from botocore's chain{found}"
 
+    def cache_identity(self) -> str | None:
+        """The Vault role and the server ID header; None without a role, since Vault then
+        takes the role from the IAM principal, which only the credentials tell."""
+        if not self.role:
+            return None
+        return f"role={self.role} server_id={self.server_id or ''} region={self.region}"
+
     def after_fork(self) -> None:
         # botocore's refreshable credentials hold a lock that may be held at fork.
         self._lock = threading.Lock()

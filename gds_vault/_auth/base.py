@@ -35,6 +35,7 @@ class LoginResult:
     renewable: bool
     token_type: str = "service"  # noqa: S105 - a token kind, not a token
     policies: tuple[str, ...] = ()
+    accessor: str = field(default="", repr=False)  # names the token for revocation; kept quiet
 
 
 class AuthMethod:
@@ -56,6 +57,27 @@ class AuthMethod:
         """Where the credentials come from, for people (a variable or file name, never a
         value); ``gds-vault login`` and ``gds-snowflake doctor`` show it."""
         return f"{self.name} auth"
+
+    def cache_identity(self) -> str | None:
+        """Who logs in, as a non-secret string, for the token cache shared by processes.
+
+        The token cache (``GDS_VAULT_TOKEN_CACHE``, ``VaultClient(token_cache=...)``) lets
+        the processes of one user share one token. It files each token under the Vault
+        address, the namespace, this method's :attr:`name` and ``mount`` attribute, and
+        this string. So:
+
+        - Two auth objects whose name, mount and identity are equal must stand for the same
+          Vault identity: logging in with either gives a token with the same policies
+          (e.g. the AppRole's role_id, the JWT role with the JWT's file, a username).
+        - The string must never be, contain or be derived from a secret: no secret_id,
+          password, JWT, private key, token, nor a hash of one. It is hashed into a file
+          name and the cache directory is readable by the user's other processes.
+
+        Returns:
+            The identity, or None (this default) when the method's tokens must not be
+            shared: the client then logs in on its own, as without a cache.
+        """
+        return None
 
 
 def read_credential_file(path: str | os.PathLike[str], what: str, variable: str) -> str:
@@ -95,6 +117,7 @@ def login_result(body: dict[str, Any] | None, where: str) -> LoginResult:
         renewable=bool(auth.get("renewable")),
         token_type=str(auth.get("token_type") or "service"),
         policies=tuple(auth.get("token_policies") or auth.get("policies") or ()),
+        accessor=str(auth.get("accessor") or ""),
     )
 
 

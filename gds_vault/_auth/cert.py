@@ -36,6 +36,11 @@ class CertAuth(AuthMethod):
         self.role = role.strip() if role else None
         self.mount = mount.strip("/")
 
+    def cache_identity(self) -> str | None:
+        """The certificate role; None without one, since Vault then picks the role that
+        matches the certificate and two certificates may match different roles."""
+        return f"role={self.role}" if self.role else None
+
     def __repr__(self) -> str:
         return f"CertAuth(role={self.role!r}, mount={self.mount!r})"
 

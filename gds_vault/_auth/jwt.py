@@ -70,6 +70,13 @@ class JWTAuth(AuthMethod):
             return f"role {self.role!r} and the JWT file {os.fspath(self.jwt_file)}"
         return f"role {self.role!r} and a JWT given in code"
 
+    def cache_identity(self) -> str | None:
+        """The role and the JWT's file (whose subject the role binds); None for a JWT given
+        directly, whose subject only the (secret) JWT itself tells."""
+        if self.jwt_file is None:
+            return None
+        return f"role={self.role} jwt_file={os.path.abspath(self.jwt_file)}"
+
     def login(self, transport: Transport) -> LoginResult:
         if self._jwt:
             jwt = self._jwt

@@ -85,6 +85,11 @@ class TokenAuth(AuthMethod):
         auth._fix = "run `vault login` again"
         return auth
 
+    def cache_identity(self) -> str | None:
+        """None: a given token needs no login, and keying a cache by it would derive the
+        key from a secret (its accessor is known only by asking Vault, the request saved)."""
+        return None
+
     def __repr__(self) -> str:
         source = (
             f"token_file={os.fspath(self.token_file)!r}" if self.token_file else "token=<hidden>"

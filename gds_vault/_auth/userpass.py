@@ -157,6 +157,10 @@ class UserpassAuth(AuthMethod):
             where = "a password typed at the prompt"
         return f"user {self.username!r} on auth/{self.mount}, {where}"
 
+    def cache_identity(self) -> str | None:
+        """The user name: every login as that user gets the same policies."""
+        return f"username={self.username}"
+
     def after_fork(self) -> None:
         self._lock = threading.Lock()
 

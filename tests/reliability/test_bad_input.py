@@ -340,6 +340,8 @@ COVERED_ELSEWHERE = {
     "bad VAULT_CLIENT_TIMEOUT": VAULT_CONFIG + "test_bad_client_timeout_names_the_variable",
     "bad GDS_VAULT_CACHE_TTL": VAULT_CONFIG + "test_bad_cache_ttl_names_the_variable",
     "bad VAULT_MAX_RETRIES": VAULT_CONFIG + "test_bad_max_retries_names_the_variable",
+    "token_cache that is not a path": "tests/vault/test_token_cache.py::"
+    + "test_token_cache_of_the_wrong_type_is_a_config_error",
     "bad RetryPolicy settings (NaN, negative)": VAULT_RETRY + "test_bad_settings_are_config_errors",
     "wrong passphrase": SNOWFLAKE_KEYS + "test_wrong_passphrase_is_a_passphrase_error",
     "missing passphrase": SNOWFLAKE_KEYS + "test_encrypted_key_without_passphrase_asks_for_one",
