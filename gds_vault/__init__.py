@@ -32,6 +32,7 @@ from gds_vault._errors import (
     VaultSecretDeletedError,
     VaultSecretNotFoundError,
     VaultTimeoutError,
+    VaultTLSError,
     VaultUnavailableError,
 )
 from gds_vault._logging import RedactionFilter, configure_logging, redact, register_secret
@@ -64,6 +65,7 @@ __all__ = [
     "VaultSecretDeletedError",
     "VaultSecretNotFoundError",
     "VaultStats",
+    "VaultTLSError",
     "VaultTimeoutError",
     "VaultUnavailableError",
     "__version__",

@@ -193,12 +193,13 @@ class VaultClient:
             VaultError: Vault could not be reached or answered oddly.
         """
         self._check_open()
-        self._tokens.token()
         method, mount = self.auth.name, getattr(self.auth, "mount", None)
-        try:
-            info = self.token_info()
-        except VaultPermissionError:
-            return TokenStatus(method=method, mount=mount, lookup_allowed=False)
+        with self.settings.retry.operation("vault.token_status"):
+            self._tokens.token()
+            try:
+                info = self.token_info()
+            except VaultPermissionError:
+                return TokenStatus(method=method, mount=mount, lookup_allowed=False)
         return TokenStatus(
             method=method,
             mount=mount,
@@ -225,14 +226,16 @@ class VaultClient:
         """Log in now (otherwise the first request does). Raises VaultAuthError on refusal."""
         self._check_open()
         self._tokens.clear()
-        self._tokens.token()
+        with self.settings.retry.operation("vault.login"):
+            self._tokens.token()
 
     def token_info(self) -> dict[str, Any]:
         """What Vault says about the current token (lookup-self): TTL, policies, type.
 
         The token itself is not included.
         """
-        body = self._request("GET", "auth/token/lookup-self", operation="vault.token.lookup")
+        with self.settings.retry.operation("vault.token_info"):
+            body = self._request("GET", "auth/token/lookup-self", operation="vault.token.lookup")
         data = dict((body or {}).get("data") or {})
         for secret_field in ("id", "accessor"):
             data.pop(secret_field, None)
@@ -291,11 +294,13 @@ class VaultClient:
                 f"version must be a whole number of at least 1 (or None for the latest), "
                 f"not {version!r}."
             )
-        result: dict[str, Any] = self._cache.get_or_load(
-            path if version is None else (path, version),  # the key get_secret looks up
-            clean,
-            lambda: self._kv.read(clean, version),
-        )
+        # One deadline for the whole read: login, mount detection and the read itself.
+        with self.settings.retry.operation("vault.get_secret"):
+            result: dict[str, Any] = self._cache.get_or_load(
+                path if version is None else (path, version),  # the key get_secret looks up
+                clean,
+                lambda: self._kv.read(clean, version),
+            )
         return result
 
     def list_secrets(self, path: str) -> list[str]:
@@ -306,7 +311,9 @@ class VaultClient:
             VaultPathError: The path cannot be valid.
         """
         self._check_open()
-        return self._kv.list(normalise_path(path))
+        clean = normalise_path(path)
+        with self.settings.retry.operation("vault.list_secrets"):
+            return self._kv.list(clean)
 
     def read(self, path: str) -> dict[str, Any]:
         """A raw logical read (any engine), uncached, with lease information.
@@ -319,7 +326,8 @@ class VaultClient:
             VaultSecretNotFoundError: Nothing at the path.
         """
         clean = normalise_path(path)
-        body = self._request("GET", quote(clean, safe="/"), operation="vault.read")
+        with self.settings.retry.operation("vault.read"):
+            body = self._request("GET", quote(clean, safe="/"), operation="vault.read")
         body = body or {}
         return {
             "data": body.get("data"),

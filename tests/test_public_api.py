@@ -18,7 +18,7 @@ def test_gds_vault_all():
             "VaultConnectionError", "VaultError", "VaultHealth", "VaultInsecureWarning",
             "VaultInvalidRequestError", "VaultPathError", "VaultPermissionError",
             "VaultResponseError", "VaultSecretDeletedError", "VaultSecretNotFoundError",
-            "VaultStats", "VaultTimeoutError", "VaultUnavailableError", "__version__", "configure_logging",
+            "VaultStats", "VaultTLSError", "VaultTimeoutError", "VaultUnavailableError", "__version__", "configure_logging",
             "get_default_client", "get_secret_from_vault", "redact", "register_secret",
             "reset_default_client", "set_default_client",
         ]
