@@ -257,10 +257,12 @@ def test_transient_statuses_give_up_after_attempts(fake, status):
         (403, VaultPermissionError),
         (404, VaultSecretNotFoundError),
         (501, VaultUnavailableError),
+        (505, VaultUnavailableError),
     ],
 )
 def test_client_errors_and_501_are_not_retried(fake, status, error):
-    """400, 401, 403, 404 and 501 are raised after exactly one request, with no wait."""
+    """400, 401, 403, 404, 501 and other 5xx than 500/502/503/504 are raised after exactly
+    one request, with no wait."""
     fake.fail_always(status, vault_errors("permission denied" if status == 403 else "no"))
     with pytest.raises(error) as info:
         fake.client(attempts=4).get_secret(SECRET_PATH)
