@@ -22,13 +22,13 @@ import pytest
 
 from gds_vault import AppRoleAuth, RetryPolicy, VaultClient
 from gds_vault.testing import OpenBaoServer
+from tests.fakevault import fake  # noqa: F401 - pytest-httpserver posing as Vault
 from tests.reliability.faultproxy import FaultProxy
 
 # The Snowflake world of tests/snowflake (users whose secrets live in OpenBao), reused
 # here: pytest makes one more instance of its session fixtures for this folder.
 from tests.snowflake import conftest as _snowflake_conftest
 from tests.snowflake.conftest import rsa_key, world, world_servers  # noqa: F401
-from tests.vault.test_faults import fake  # noqa: F401 - pytest-httpserver posing as Vault
 
 if hasattr(_snowflake_conftest, "snowflake_double"):  # else the gds_snowflake plugin's
     snowflake_double = _snowflake_conftest.snowflake_double

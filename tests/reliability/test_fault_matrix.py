@@ -1,8 +1,10 @@
 """The fault matrix: each fault injected for real, and what the caller sees.
 
 Network faults come from the fault proxy between the client and the real OpenBao dev
-server; protocol faults from pytest-httpserver posing as Vault (reusing the FakeVault of
-tests/vault/test_faults.py, whose tests pin the details of each status); server states
+server (outages with the default policy's shape are in test_outages.py, a Raft leader
+election in test_raft.py); protocol faults from pytest-httpserver posing as Vault
+(tests/fakevault.py, shared with tests/vault/test_faults.py, whose tests pin the details
+of each status); server states
 from the real server (revocations, policy changes, a disabled mount, sys/seal) and the
 Snowflake double. Retries really sleep (scaled-down waits), so every row's seconds can be
 set against the policy's deadline. Each test asserts the outcome: the right data or the
@@ -21,8 +23,8 @@ from werkzeug.wrappers import Request, Response
 
 from gds_snowflake import SnowflakeAuthenticationError, get_snowflake_connection
 from gds_vault import (
+    AppRoleAuth,
     RetryPolicy,
-    TokenAuth,
     VaultAuthError,
     VaultClient,
     VaultConnectionError,
@@ -33,6 +35,9 @@ from gds_vault import (
     VaultUnavailableError,
 )
 from gds_vault.testing import OpenBaoServer
+from tests.fakevault import DATA, HTML_502, FakeVault, approle_logins
+from tests.fakevault import SECRET as FAKE_SECRET
+from tests.fakevault import SECRET_PATH as FAKE_PATH
 from tests.reliability.conftest import (
     SECRET,
     SECRET_PATH,
@@ -41,9 +46,6 @@ from tests.reliability.conftest import (
     fast_policy,
     write_row,
 )
-from tests.vault.test_faults import DATA, HTML_502, TOKEN, FakeVault
-from tests.vault.test_faults import SECRET as FAKE_SECRET
-from tests.vault.test_faults import SECRET_PATH as FAKE_PATH
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -71,71 +73,6 @@ def check_and_row(
 
 
 # -- network faults through the proxy -----------------------------------------------------------
-
-
-def test_vault_down_at_start(rel, sleeps):
-    """Nothing listening at start: a VaultConnectionError naming VAULT_ADDR after all attempts."""
-    policy = fast_policy(sleeps)
-    client = rel.client(retry=policy)
-    rel.proxy.set("refuse")
-    outcome = bounded(lambda: client.get_secret(SECRET_PATH), limit_for(policy, 0.5))
-    assert isinstance(outcome.error, VaultConnectionError)
-    assert not isinstance(outcome.error, VaultTimeoutError)
-    assert "VAULT_ADDR" in str(outcome.error)
-    assert len(sleeps.waits) + 1 == policy.attempts
-    check_and_row(
-        "Vault down at start",
-        "connection refused (nothing listening)",
-        outcome,
-        policy,
-        0.5,
-        len(sleeps.waits) + 1,
-    )
-    rel.proxy.set("pass")
-    assert client.get_secret(SECRET_PATH) == SECRET  # and it recovers once Vault is back
-
-
-def test_vault_comes_up_during_the_first_call(rel, sleeps):
-    """Vault starting 0.5 s after the job: the first call succeeds after a few retries."""
-    policy = fast_policy(sleeps, attempts=8, deadline=5.0)
-    client = rel.client(retry=policy)
-    rel.proxy.set("refuse")
-    threading.Timer(0.5, rel.proxy.set, ("pass",)).start()
-    outcome = bounded(lambda: client.get_secret(SECRET_PATH), limit_for(policy, 0.5))
-    assert outcome.error is None
-    assert outcome.value == SECRET
-    assert len(sleeps.waits) >= 1
-    check_and_row(
-        "Vault starting late",
-        "connection refused for the first 0.5 s",
-        outcome,
-        policy,
-        0.5,
-        len(sleeps.waits) + 1,
-    )
-
-
-def test_vault_down_for_3_s_mid_run(rel, sleeps):
-    """An outage of 3 s mid-run: the read waits it out with retries, same token, right data."""
-    policy = fast_policy(sleeps, attempts=10, deadline=8.0, max_wait=1.0)
-    client = rel.client(retry=policy)
-    assert client.get_secret(SECRET_PATH) == SECRET
-    mark = rel.server.mark()
-    rel.proxy.set("refuse")
-    threading.Timer(3.0, rel.proxy.set, ("pass",)).start()
-    outcome = bounded(lambda: client.get_secret(SECRET_PATH), limit_for(policy, 0.5))
-    assert outcome.error is None
-    assert outcome.value == SECRET
-    assert len(sleeps.waits) >= 2  # it retried through the outage rather than failing
-    assert rel.logins_since(mark) == 0  # the token outlived the outage
-    check_and_row(
-        "Vault down 3 s mid-run",
-        "connection refused for 3 s, then back",
-        outcome,
-        policy,
-        0.5,
-        len(sleeps.waits) + 1,
-    )
 
 
 def test_reset_mid_response_once(rel, sleeps):
@@ -199,28 +136,6 @@ def test_delay_past_the_timeout_once(rel, sleeps):
     )
 
 
-def test_black_hole(rel, sleeps):
-    """Requests swallowed, never answered: VaultTimeoutError naming the knob, in the deadline."""
-    policy = fast_policy(sleeps, attempts=3)
-    client = rel.client(retry=policy)
-    client.login()
-    rel.proxy.set("blackhole")
-    outcome = bounded(lambda: client.get_secret(SECRET_PATH), limit_for(policy, 0.5))
-    assert isinstance(outcome.error, VaultTimeoutError)
-    assert "VAULT_CLIENT_TIMEOUT" in str(outcome.error)
-    assert len(sleeps.waits) + 1 == policy.attempts
-    check_and_row(
-        "Black hole",
-        "requests accepted, never answered",
-        outcome,
-        policy,
-        0.5,
-        len(sleeps.waits) + 1,
-    )
-    rel.proxy.set("pass")
-    assert client.get_secret(SECRET_PATH) == SECRET
-
-
 def test_answer_trickled_byte_by_byte(rel, sleeps):
     """An answer trickled a byte every 20 ms (each read within the timeout, the whole far
     beyond it): VaultTimeoutError per attempt, the call bounded by the deadline, then recovery."""
@@ -246,19 +161,13 @@ def test_answer_trickled_byte_by_byte(rel, sleeps):
 # -- crafted answers (pytest-httpserver) ------------------------------------------------------
 
 
-def fake_client(fake: FakeVault, policy: RetryPolicy) -> VaultClient:
-    client = VaultClient(fake.addr, auth=TokenAuth(TOKEN), retry=policy, timeout=0.5, cache_ttl=0)
-    fake.clients.append(client)
-    return client
-
-
 def test_429_with_retry_after(fake, sleeps):
     """429 with Retry-After: 1: the client waits the second asked for, then reads."""
     fake.fail_once(429, json.dumps({"errors": ["rate limited"]}), headers={"Retry-After": "1"})
     fake.serve_secret()
     policy = fast_policy(sleeps)
     outcome = bounded(
-        lambda: fake_client(fake, policy).get_secret(FAKE_PATH), limit_for(policy, 0.5)
+        lambda: fake.client(retry=policy, timeout=0.5).get_secret(FAKE_PATH), limit_for(policy, 0.5)
     )
     assert outcome.error is None
     assert outcome.value == FAKE_SECRET
@@ -289,7 +198,7 @@ def test_intermittent_500s(fake, sleeps):
 
     fake.http.expect_request(DATA).respond_with_handler(flaky)
     policy = fast_policy(sleeps, attempts=6)
-    client = fake_client(fake, policy)
+    client = fake.client(retry=policy, timeout=0.5)
 
     def forty_reads() -> list[dict]:
         return [client.get_secret(FAKE_PATH) for _ in range(40)]
@@ -316,7 +225,7 @@ def test_412_then_success(fake, sleeps):
     fake.serve_secret()
     policy = fast_policy(sleeps)
     outcome = bounded(
-        lambda: fake_client(fake, policy).get_secret(FAKE_PATH), limit_for(policy, 0.5)
+        lambda: fake.client(retry=policy, timeout=0.5).get_secret(FAKE_PATH), limit_for(policy, 0.5)
     )
     assert outcome.error is None
     assert outcome.value == FAKE_SECRET
@@ -330,7 +239,7 @@ def test_html_502_from_a_proxy(fake, sleeps):
     fake.fail_always(502, HTML_502, content_type="text/html")
     policy = fast_policy(sleeps)
     outcome = bounded(
-        lambda: fake_client(fake, policy).get_secret(FAKE_PATH), limit_for(policy, 0.5)
+        lambda: fake.client(retry=policy, timeout=0.5).get_secret(FAKE_PATH), limit_for(policy, 0.5)
     )
     assert isinstance(outcome.error, VaultUnavailableError)
     assert "proxy" in str(outcome.error)
@@ -351,7 +260,7 @@ def test_malformed_json(fake, sleeps):
     fake.fail_always(200, '{"data": {"data": {"user": "ETL"', content_type="application/json")
     policy = fast_policy(sleeps)
     outcome = bounded(
-        lambda: fake_client(fake, policy).get_secret(FAKE_PATH), limit_for(policy, 0.5)
+        lambda: fake.client(retry=policy, timeout=0.5).get_secret(FAKE_PATH), limit_for(policy, 0.5)
     )
     assert type(outcome.error) is VaultResponseError
     assert fake.count(DATA) == 1
@@ -431,27 +340,13 @@ def test_secret_id_expired(rel, sleeps):
 def test_token_at_its_max_ttl(httpserver, sleeps):
     """Renewal refused at the max TTL (Vault answers 500, as OpenBao does): one renewal try,
     then a new login; the 500 is not retried while the token runs out."""
-    logins = {"n": 0}
-
-    def login(request: Request) -> Response:
-        logins["n"] += 1
-        auth = {
-            "client_token": f"s.fake-maxttl-token-{logins['n']:08d}",
-            "lease_duration": 30,
-            "renewable": True,
-            "token_policies": ["reader"],
-        }
-        return Response(json.dumps({"auth": auth}), content_type="application/json")
-
-    httpserver.expect_request("/v1/auth/approle/login", method="POST").respond_with_handler(login)
+    logins = approle_logins(httpserver, ttl=30, label="maxttl")
     httpserver.expect_request("/v1/auth/token/renew-self", method="POST").respond_with_json(
         {"errors": ["1 error occurred:\n\t* past the max TTL, cannot renew\n\n"]}, status=500
     )
     FakeVault(httpserver).serve_secret()
     now = [0.0]
     policy = fast_policy(sleeps)
-    from gds_vault import AppRoleAuth
-
     auth = AppRoleAuth("role-id-fake", "secret-id-fake-maxttl")
     with VaultClient(
         httpserver.url_for("").rstrip("/"),
@@ -468,7 +363,7 @@ def test_token_at_its_max_ttl(httpserver, sleeps):
     assert outcome.error is None
     assert outcome.value == FAKE_SECRET
     assert renewals == 1
-    assert logins["n"] == 2
+    assert len(logins) == 2
     assert sleeps.waits == []
     check_and_row(
         "Token at its max TTL",
@@ -532,8 +427,6 @@ def own_client(own_server):
     made: list[VaultClient] = []
 
     def make(policy: RetryPolicy) -> VaultClient:
-        from gds_vault import AppRoleAuth
-
         role_id, secret_id = own_server.approle(
             f"own-{len(made)}-{time.monotonic_ns()}", policies=["reader"]
         )
