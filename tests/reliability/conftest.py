@@ -9,6 +9,7 @@ is set, which is how ``python -m tests.reliability.report`` builds RELIABILITY.m
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -72,6 +73,23 @@ def fast_policy(
         max_wait=max_wait,
         jitter=0.02,
         deadline=deadline,
+        sleep=sleep,
+    )
+
+
+SCALE = 0.2  # scaled cases: every duration of the default policy's shape times this
+
+
+def default_shape(sleep: Callable[[float], None], scale: float = 1.0) -> RetryPolicy:
+    """RetryPolicy() with every duration multiplied by ``scale`` (1: the defaults as they
+    are) and a counting ``sleep``: the default policy's shape, in scaled time."""
+    default = RetryPolicy()
+    return dataclasses.replace(
+        default,
+        initial_wait=default.initial_wait * scale,
+        max_wait=default.max_wait * scale,
+        jitter=default.jitter * scale,
+        deadline=default.deadline * scale,
         sleep=sleep,
     )
 

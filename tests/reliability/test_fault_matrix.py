@@ -14,14 +14,20 @@ right typed error, attempts within the policy, and no hang past deadline + one t
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from gds_snowflake import SnowflakeAuthenticationError, get_snowflake_connection
+from gds_snowflake import (
+    SnowflakeAuthenticationError,
+    SnowflakeConnectionProvider,
+    get_snowflake_connection,
+)
 from gds_vault import (
     AppRoleAuth,
     RetryPolicy,
@@ -39,13 +45,16 @@ from tests.fakevault import DATA, HTML_502, FakeVault, approle_logins
 from tests.fakevault import SECRET as FAKE_SECRET
 from tests.fakevault import SECRET_PATH as FAKE_PATH
 from tests.reliability.conftest import (
+    SCALE,
     SECRET,
     SECRET_PATH,
     SLACK,
     bounded,
+    default_shape,
     fast_policy,
     write_row,
 )
+from tests.reliability.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -604,19 +613,120 @@ def test_snowflake_login_refused_for_good(world, sleeps):
     )
 
 
-def test_snowflake_transient_login_failures(world, sleeps):
-    """Two 503s at Snowflake login: retried, and the connection opens."""
+LOGIN_PATH = "/session/v1/login-request"
+
+
+@pytest.fixture
+def snowflake_proxy(world) -> Iterator[FaultProxy]:
+    """A fault proxy in front of the Snowflake double (it also counts login requests)."""
+    with FaultProxy(("127.0.0.1", world.snowflake.port)) as proxy:
+        yield proxy
+
+
+def through(proxy: FaultProxy, world) -> dict:
+    return {**world.connect_kwargs(), "port": proxy.port}
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_snowflake_transient_login_failures(world, snowflake_proxy, sleeps, status):
+    """Four 503s (or 429s) at Snowflake login: the connector tries twice per connect by
+    itself, the policy retries the connect twice, and the connection opens."""
     policy = fast_policy(sleeps)
-    _user, path = world.user(password="pw-rel-503")
+    _user, path = world.user(password=f"pw-rel-{status}")
     client = world.client(retry=policy)
     client.get_secret(path)
-    world.snowflake.fail_next_logins(2)
+    world.snowflake.fail_next_logins(4, status=status)
     outcome = bounded(
-        lambda: get_snowflake_connection(path, vault_client=client, **world.connect_kwargs()),
+        lambda: get_snowflake_connection(
+            path, vault_client=client, **through(snowflake_proxy, world)
+        ),
         policy.deadline + 10,
     )
     assert outcome.error is None
+    logins = snowflake_proxy.count(LOGIN_PATH)
+    assert logins == 5
+    assert len(sleeps.waits) == 2
     snowflake_row(
-        "Snowflake login 503 twice", "two HTTP 503 answers to the login", outcome, policy, 3
+        f"Snowflake login {status} four times",
+        f"four HTTP {status} answers to the login",
+        outcome,
+        policy,
+        logins,
     )
     outcome.value.close()
+
+
+def recording_connect(seen: list[int | None]):
+    """snowflake.connector.connect, noting the login_timeout each login was given."""
+    import snowflake.connector
+
+    def connect(**kwargs):
+        seen.append(kwargs.get("login_timeout"))
+        return snowflake.connector.connect(**kwargs)
+
+    return connect
+
+
+def test_snowflake_unreachable_at_login_then_back(world, snowflake_proxy, sleeps, caplog):
+    """Default shape x0.2 (deadline 6 s): Snowflake refuses connections for 1.5 s; the login
+    is retried until it is back, the connector's own retries bounded by the time left."""
+    caplog.set_level(logging.WARNING, logger="gds_vault.retry")
+    policy = default_shape(sleeps, SCALE)
+    _user, path = world.user(password="pw-rel-unreachable")
+    client = world.client(retry=policy)
+    client.get_secret(path)  # Vault's part is cached: this row is about Snowflake alone
+    seen: list[int | None] = []
+    provider = SnowflakeConnectionProvider(
+        path, vault_client=client, connect=recording_connect(seen),
+        **through(snowflake_proxy, world),
+    )
+    snowflake_proxy.set("refuse")
+    threading.Timer(1.5, snowflake_proxy.set, ("pass",)).start()
+    outcome = bounded(provider.connect, policy.deadline + 10)
+    assert outcome.error is None
+    assert 1.5 <= outcome.seconds <= 1.5 + policy.max_wait + policy.jitter + SLACK
+    assert len(seen) == len(sleeps.waits) + 1 >= 2
+    assert all(t is not None and t <= policy.deadline for t in seen)  # the time left, rounded up
+    assert seen == sorted(seen, reverse=True)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "gds_vault.retry"]
+    assert len(warnings) == len(sleeps.waits)
+    assert all("snowflake.login" in w for w in warnings)
+    snowflake_row(
+        "Snowflake unreachable at login",
+        "connection refused by Snowflake for 1.5 s (default shape x0.2, deadline 6 s)",
+        outcome,
+        policy,
+        len(seen),
+    )
+    outcome.value.close()
+
+
+def test_vault_and_snowflake_share_one_deadline(rel, world, snowflake_proxy, sleeps):
+    """Default shape x0.2 (deadline 6 s): Vault refuses for 3 s, then Snowflake refuses for
+    good. get_snowflake_connection() reads Vault once it is back and retries the login only
+    in what is left of the same 6 s: it fails within one deadline, not two."""
+    policy = default_shape(sleeps, SCALE)
+    _user, path = world.user(password="pw-rel-shared")
+    role_id, secret_id = world.vault.approle("sf-shared-deadline", policies=["snowflake"])
+    client = rel.client(auth=AppRoleAuth(role_id, secret_id), retry=policy, timeout=2.0)
+    seen: list[int | None] = []
+    provider = SnowflakeConnectionProvider(
+        path, vault_client=client, connect=recording_connect(seen),
+        **through(snowflake_proxy, world),
+    )
+    rel.proxy.set("refuse")
+    snowflake_proxy.set("refuse")
+    threading.Timer(3.0, rel.proxy.set, ("pass",)).start()
+    outcome = bounded(provider.connect, 2 * policy.deadline + 10)
+    assert outcome.error is not None
+    assert type(outcome.error).__name__ == "OperationalError"  # the connector's, as it is
+    assert policy.deadline <= outcome.seconds <= policy.deadline + SLACK
+    assert seen  # Vault was read, then the login tried...
+    assert max(t for t in seen if t is not None) <= policy.deadline - 3.0 + 1  # ...in the rest
+    snowflake_row(
+        "Vault down 3 s, then Snowflake down",
+        "Vault refused for 3 s, Snowflake refused for good (default shape x0.2, deadline 6 s)",
+        outcome,
+        policy,
+        len(seen),
+    )

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import pytest
 
-from gds_vault import RetryPolicy, VaultClient, VaultConfigError, VaultConnectionError, VaultTLSError
+from gds_vault import (
+    RetryPolicy,
+    VaultClient,
+    VaultConfigError,
+    VaultConnectionError,
+    VaultTLSError,
+)
 from gds_vault.testing import OpenBaoServer, free_port
 from tests.reliability.certs import CertificateAuthority
 

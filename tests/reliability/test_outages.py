@@ -4,15 +4,15 @@ against the real OpenBao dev server.
 The default policy waits 0.5, 1, 2, then 4 s (each plus up to 0.5 s of jitter) until its
 30 s deadline. Two headline cases run it as it is, in real time: a 10 s outage in the
 middle of a run and an 8 s outage at job start (about 25 s together). The others run the
-same shape with every duration, the request timeout and the outage scaled by
-:data:`SCALE` (waits 0.1 s doubling to 0.8 s, deadline 6 s, timeout 2 s): their rows say
-so. Every test asserts the result, the attempts (the waits the policy's sleep recorded,
+same shape with every duration, the request timeout and the outage scaled by ``SCALE``
+(0.2, in conftest: waits 0.1 s doubling to 0.8 s, deadline 6 s, timeout 2 s), and their
+rows say so. Every test asserts the result, the attempts (the waits the policy's sleep recorded,
 plus one) and the total time, and that each retry logged one WARNING with no traceback.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import inspect
 import logging
 import os
 import signal
@@ -23,27 +23,22 @@ import time
 
 import pytest
 
-from gds_vault import RetryPolicy, VaultConnectionError, VaultTimeoutError
-from gds_vault._config import DEFAULT_TIMEOUT
-from tests.reliability.conftest import SECRET, SECRET_PATH, SLACK, bounded, write_row
+from gds_vault import RetryPolicy, VaultClient, VaultConnectionError, VaultTimeoutError
+from tests.reliability.conftest import (
+    SCALE,
+    SECRET,
+    SECRET_PATH,
+    SLACK,
+    bounded,
+    default_shape,
+    write_row,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
-SCALE = 0.2  # the scaled cases: every duration of the default shape times this
 DEFAULT = RetryPolicy()
+DEFAULT_TIMEOUT = inspect.signature(VaultClient).parameters["timeout"].default  # 10 s
 BIGGEST_WAIT = DEFAULT.max_wait + DEFAULT.jitter  # the longest a success can lag a recovery
-
-
-def default_shape(sleep, scale: float = 1.0) -> RetryPolicy:
-    """RetryPolicy() with every duration multiplied by ``scale`` and a counting ``sleep``."""
-    return dataclasses.replace(
-        DEFAULT,
-        initial_wait=DEFAULT.initial_wait * scale,
-        max_wait=DEFAULT.max_wait * scale,
-        jitter=DEFAULT.jitter * scale,
-        deadline=DEFAULT.deadline * scale,
-        sleep=sleep,
-    )
 
 
 def check_logs(caplog, waits: list[float]) -> None:

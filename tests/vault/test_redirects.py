@@ -27,7 +27,6 @@ from gds_vault import (
     VaultTLSError,
     VaultUnavailableError,
 )
-from gds_vault._redirects import MAX_REDIRECTS
 from tests.reliability.certs import CertificateAuthority
 
 TOKEN = "s.redirect-token-not-real-xxxx"
@@ -35,6 +34,7 @@ SECRET = {"user": "ETL", "password": "pw-redirect-1"}
 DATA = "/v1/secret/data/app"
 MOUNTS = "/v1/sys/internal/ui/mounts/secret/app"
 LOOKUP = "/v1/auth/token/lookup-self"
+MAX_REDIRECTS = 2  # hops followed per request, as the README documents
 
 
 def retry(sleeps: list[float], attempts: int | None = 3) -> RetryPolicy:
