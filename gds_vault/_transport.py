@@ -217,9 +217,14 @@ class Transport:
                     f"{self.timeout:g} s; check that it is healthy, or raise "
                     "VAULT_CLIENT_TIMEOUT."
                 ) from exc
+            advice = (
+                "check VAULT_ADDR and that the server is running and reachable from here."
+                if server == self.addr
+                else f"it is the active node that {self.addr} redirected to: check that it "
+                "is running, that the cluster's api_addr names it as this host can reach it."
+            )
             raise VaultConnectionError(
-                f"Could not reach Vault at {server} ({transport_reason(exc)}); check VAULT_ADDR "
-                "and that the server is running and reachable from here."
+                f"Could not reach Vault at {server} ({transport_reason(exc)}); {advice}"
             ) from exc
 
     def health(self) -> VaultHealth:

@@ -27,6 +27,14 @@ def test_gds_vault_all():
         assert hasattr(gds_vault, name)
 
 
+def test_gds_vault_retry_all():
+    """The public retry module exports the policy, its predicate and the operation's time left."""
+    import gds_vault.retry
+
+    assert sorted(gds_vault.retry.__all__) == ["RetryPolicy", "is_retryable", "time_left"]
+    assert gds_vault.retry.RetryPolicy is gds_vault.RetryPolicy
+
+
 def test_error_tree():
     """Every error is a VaultError, except API misuse which is a RuntimeError."""
     for name in gds_vault.__all__:
@@ -38,6 +46,7 @@ def test_error_tree():
             and name != "VaultClientClosedError"
         ):
             assert issubclass(obj, gds_vault.VaultError), name
+    assert issubclass(gds_vault.VaultTLSError, gds_vault.VaultConnectionError)
     assert issubclass(gds_vault.VaultClientClosedError, RuntimeError)
     assert not issubclass(gds_vault.VaultClientClosedError, gds_vault.VaultError)
 

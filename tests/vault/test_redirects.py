@@ -255,3 +255,24 @@ def test_redirect_from_https_to_http_is_refused(servers, cas):
     assert not info.value.retryable
     assert sleeps == []
     assert plain.log == []
+
+
+def test_redirect_to_a_dead_active_node_is_retried_and_named(httpserver):
+    """A standby naming an active node that is down (as right after it died): a retried
+    VaultConnectionError that names that node and the cluster's api_addr."""
+    from gds_vault import VaultConnectionError
+    from gds_vault.testing import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    redirect_everything(httpserver, dead)
+    sleeps: list[float] = []
+    with VaultClient(
+        httpserver.url_for("").rstrip("/"), auth=TokenAuth(TOKEN), retry=retry(sleeps), cache_ttl=0
+    ) as client, pytest.raises(VaultConnectionError) as info:
+        client.get_secret("secret/app")
+    message = str(info.value)
+    assert dead in message
+    assert "redirected to" in message
+    assert "api_addr" in message
+    assert len(sleeps) == 2  # three attempts, each redirected and refused
+    assert len(served(httpserver, LOOKUP)) == 3
