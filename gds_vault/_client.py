@@ -51,7 +51,9 @@ class VaultClient:
             directory to trust instead, or False to skip verification (warns).
         cert: Client certificate for mutual TLS: a path, or (cert path, key path).
         timeout: Seconds for each HTTP call. Default 10.
-        retry: The retry policy. Default RetryPolicy().
+        retry: The retry policy. Each public call (get_secret, list_secrets, read, login,
+            ...) is one operation with one deadline. Default RetryPolicy(): retries
+            until 30 s.
         cache_ttl: Seconds a secret is cached; 0 disables caching. Default 300.
         clock: Monotonic seconds; tests pass a fake. Default time.monotonic.
 
