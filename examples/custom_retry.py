@@ -1,7 +1,9 @@
 """A custom RetryPolicy: patient for a nightly job, quick to give up for an interactive tool.
 
 One ``RetryPolicy`` object (frozen, on tenacity: exponential backoff plus jitter, a cap
-per wait, a cap on attempts, an overall deadline) configures both packages: give it to
+per wait, an optional cap on attempts, a deadline per operation) configures both
+packages. The default retries for up to 30 s, enough for a Vault restart or leader
+election; a profile changes that budget. Give it to
 the ``VaultClient`` and its Vault calls and the Snowflake logins of connections made with
 that client follow it. ``SnowflakeConnectionProvider(retry=...)`` sets the Snowflake
 logins' policy alone. Each retry logs one WARNING (operation, attempt, wait, cause);
@@ -28,11 +30,9 @@ import sys
 from gds_vault import RetryPolicy  # cheap: tenacity is imported when a policy first runs
 
 PROFILES = {
-    # A nightly job would rather wait out a Vault failover or a Snowflake blip than page
-    # someone: up to 8 tries, waits 1 s, 2 s, 4 s ... capped at 30 s, within 5 minutes.
-    "nightly": RetryPolicy(
-        attempts=8, initial_wait=1.0, max_wait=30.0, jitter=1.0, deadline=300.0
-    ),
+    # A nightly job would rather wait out a long Vault maintenance or a Snowflake blip than
+    # page someone: waits 1 s, 2 s, 4 s ... capped at 30 s, for up to 5 minutes per call.
+    "nightly": RetryPolicy(initial_wait=1.0, max_wait=30.0, jitter=1.0, deadline=300.0),
     # Someone is waiting at a prompt: two quick tries, then a clear error within 3 s.
     "interactive": RetryPolicy(
         attempts=2, initial_wait=0.2, max_wait=0.2, jitter=0.1, deadline=3.0

@@ -14,6 +14,7 @@ Passwords and keys come only from Vault.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -65,7 +66,8 @@ class SnowflakeConnectionProvider:
             (gds_vault.get_default_client()), shared with get_secret_from_vault.
         account, user, role, warehouse, database, schema: Override the secret's fields.
         layout: Field names in the secret, if they differ from the defaults.
-        retry: Policy for transient login failures (default: the Vault client's).
+        retry: Policy for transient login failures and the deadline of each connect
+            and login, Vault reads included (default: the Vault client's).
         connect: The function that opens a raw connection (default
             snowflake.connector.connect); tests and wrappers may pass another.
         environ: Where to read SNOWFLAKE_* variables (default os.environ).
@@ -144,6 +146,9 @@ class SnowflakeConnectionProvider:
 
         return get_default_client()
 
+    def _policy(self) -> RetryPolicy:
+        return self._retry or self.vault_client.settings.retry
+
     def _store(self) -> CredentialStore:
         return store_for(self.vault_client, self.layout)
 
@@ -174,15 +179,19 @@ class SnowflakeConnectionProvider:
                 cannot be used.
             VaultError: Vault could not be read.
         """
-        user = self.overrides.get("user", self.credentials().user)
         autocommit = {**self.connect_kwargs, **extra}.get("autocommit")
 
         def open_raw() -> Any:
             return self.open_raw(**extra)
 
-        return VaultSnowflakeConnection(
-            open_raw, describe=f"user {user} from secret {self.secret_path}", autocommit=autocommit
-        )
+        # One deadline for the Vault reads and the Snowflake login together.
+        with self._policy().operation("snowflake.connect"):
+            user = self.overrides.get("user", self.credentials().user)
+            return VaultSnowflakeConnection(
+                open_raw,
+                describe=f"user {user} from secret {self.secret_path}",
+                autocommit=autocommit,
+            )
 
     def open_raw(self, **extra: Any) -> Any:
         """A plain snowflake.connector connection logged in with credentials from Vault.
@@ -190,17 +199,21 @@ class SnowflakeConnectionProvider:
         Rejected credentials are read from Vault once more (as in :meth:`connect`), but the
         connection does not log in again later by itself: this is for pools, such as
         SQLAlchemy's, that replace dead connections themselves.
+
+        A login is one operation of the retry policy: its Vault reads, its retries of
+        transient failures and the connector's own login retries end by one deadline
+        (joined to that of :meth:`connect` when called from it).
         """
-        return self._open_with_fresh_credentials(self._store(), extra)
+        with self._policy().operation("snowflake.login"):
+            return self._open_with_fresh_credentials(self._store(), extra)
 
     def _login(self, credentials: SnowflakeCredentials, extra: Mapping[str, Any]) -> Any:
         kwargs = self.connect_arguments(credentials, **extra)
-        policy = self._retry or self.vault_client.settings.retry
-        return policy.call(
-            "snowflake.login",
-            lambda: self._connect(**kwargs),
-            retry_if=is_transient_login_failure,
-        )
+
+        def attempt() -> Any:
+            return self._connect(**_within_deadline(kwargs))
+
+        return self._policy().call("snowflake.login", attempt, retry_if=is_transient_login_failure)
 
     def _open_with_fresh_credentials(self, store: CredentialStore, extra: Mapping[str, Any]) -> Any:
         """Log in with cached credentials; if Snowflake rejects them, read Vault once more.
@@ -252,6 +265,18 @@ class SnowflakeConnectionProvider:
             "RSA_PUBLIC_KEY matches), or ask an administrator whether the user is disabled "
             "or locked. No further attempts were made, to avoid locking the account."
         )
+
+
+def _within_deadline(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The connect arguments, with the connector's login_timeout (how long it retries a
+    login by itself, 120 s by default) cut to what is left of the operation's deadline,
+    unless the caller chose one."""
+    from gds_vault.retry import time_left  # gds_vault is imported on first use
+
+    left = time_left()
+    if left is None or kwargs.get("login_timeout") is not None:
+        return kwargs
+    return {**kwargs, "login_timeout": max(1, math.ceil(left))}
 
 
 def get_snowflake_connection(

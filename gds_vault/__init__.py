@@ -42,6 +42,7 @@ from gds_vault._errors import (
     VaultSecretDeletedError,
     VaultSecretNotFoundError,
     VaultTimeoutError,
+    VaultTLSError,
     VaultUnavailableError,
 )
 from gds_vault._logging import RedactionFilter, configure_logging, redact, register_secret
@@ -78,6 +79,7 @@ __all__ = [
     "VaultSecretDeletedError",
     "VaultSecretNotFoundError",
     "VaultStats",
+    "VaultTLSError",
     "VaultTimeoutError",
     "VaultUnavailableError",
     "__version__",

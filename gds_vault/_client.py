@@ -53,7 +53,9 @@ class VaultClient:
             directory to trust instead, or False to skip verification (warns).
         cert: Client certificate for mutual TLS: a path, or (cert path, key path).
         timeout: Seconds for each HTTP call. Default 10.
-        retry: The retry policy. Default RetryPolicy().
+        retry: The retry policy. Each public call (get_secret, list_secrets, read, login,
+            ...) is one operation with one deadline. Default RetryPolicy(): retries
+            until 30 s.
         cache_ttl: Seconds a secret is cached; 0 disables caching. Default 300.
         token_cache: A directory where the processes of this user share the token and
             the KV mount table, so that N processes cause one login (see the README's
@@ -210,13 +212,14 @@ class VaultClient:
             VaultError: Vault could not be reached or answered oddly.
         """
         self._check_open()
-        self._tokens.token()
         method, mount = self.auth.name, getattr(self.auth, "mount", None)
         source = self.auth.source
-        try:
-            info = self.token_info()
-        except VaultPermissionError:
-            return TokenStatus(method=method, mount=mount, source=source, lookup_allowed=False)
+        with self.settings.retry.operation("vault.token_status"):
+            self._tokens.token()
+            try:
+                info = self.token_info()
+            except VaultPermissionError:
+                return TokenStatus(method=method, mount=mount, source=source, lookup_allowed=False)
         return TokenStatus(
             method=method,
             mount=mount,
@@ -247,14 +250,16 @@ class VaultClient:
         """
         self._check_open()
         self._tokens.clear()
-        self._tokens.token()
+        with self.settings.retry.operation("vault.login"):
+            self._tokens.token()
 
     def token_info(self) -> dict[str, Any]:
         """What Vault says about the current token (lookup-self): TTL, policies, type.
 
         The token itself is not included.
         """
-        body = self._request("GET", "auth/token/lookup-self", operation="vault.token.lookup")
+        with self.settings.retry.operation("vault.token_info"):
+            body = self._request("GET", "auth/token/lookup-self", operation="vault.token.lookup")
         data = dict((body or {}).get("data") or {})
         for secret_field in ("id", "accessor"):
             data.pop(secret_field, None)
@@ -313,11 +318,13 @@ class VaultClient:
                 f"version must be a whole number of at least 1 (or None for the latest), "
                 f"not {version!r}."
             )
-        result: dict[str, Any] = self._cache.get_or_load(
-            path if version is None else (path, version),  # the key get_secret looks up
-            clean,
-            lambda: self._kv.read(clean, version),
-        )
+        # One deadline for the whole read: login, mount detection and the read itself.
+        with self.settings.retry.operation("vault.get_secret"):
+            result: dict[str, Any] = self._cache.get_or_load(
+                path if version is None else (path, version),  # the key get_secret looks up
+                clean,
+                lambda: self._kv.read(clean, version),
+            )
         return result
 
     def list_secrets(self, path: str) -> list[str]:
@@ -328,7 +335,9 @@ class VaultClient:
             VaultPathError: The path cannot be valid.
         """
         self._check_open()
-        return self._kv.list(normalise_path(path))
+        clean = normalise_path(path)
+        with self.settings.retry.operation("vault.list_secrets"):
+            return self._kv.list(clean)
 
     def read(self, path: str) -> dict[str, Any]:
         """A raw logical read (any engine), uncached, with lease information.
@@ -341,7 +350,8 @@ class VaultClient:
             VaultSecretNotFoundError: Nothing at the path.
         """
         clean = normalise_path(path)
-        body = self._request("GET", quote(clean, safe="/"), operation="vault.read")
+        with self.settings.retry.operation("vault.read"):
+            body = self._request("GET", quote(clean, safe="/"), operation="vault.read")
         body = body or {}
         return {
             "data": body.get("data"),

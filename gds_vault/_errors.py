@@ -5,8 +5,9 @@ The tree::
     VaultError                          base of every failure talking to Vault
     ├── VaultConfigError                bad settings or environment (no VAULT_ADDR, ...)
     ├── VaultPathError                  a secret path or argument that cannot be valid
-    ├── VaultConnectionError            transport: refused, reset, DNS, TLS
-    │   └── VaultTimeoutError           no answer within the timeout
+    ├── VaultConnectionError            transport: refused, reset, DNS (retried)
+    │   ├── VaultTimeoutError           no answer within the timeout (retried)
+    │   └── VaultTLSError               certificate not trusted, or refused (never retried)
     └── VaultResponseError              Vault answered, and the answer is a failure
         ├── VaultAuthError              login rejected, token invalid or expired
         ├── VaultPermissionError        the token's policies do not allow the request
@@ -14,12 +15,16 @@ The tree::
         │   └── VaultSecretDeletedError a KV v2 version that was deleted or destroyed
         ├── VaultInvalidRequestError    400: Vault refused the request as malformed
         └── VaultUnavailableError       sealed, standby, rate limited, 5xx, non-JSON answer
+                                        (retried, except 501 and the like: see retryable)
 
     VaultClientClosedError (RuntimeError)   API misuse: the client was closed
 
 Each error's message says what failed and what to do about it. Messages name variables,
 paths, mounts and policies; they never contain a token, secret_id, JWT or secret value.
-``retryable`` tells the retry policy whether trying again can help.
+``retryable`` tells the retry policy whether trying again can help. It belongs to the
+type (a class attribute); only a :class:`VaultResponseError` may be told otherwise when it
+is made (``retryable=``), where the HTTP status decides (a 501 is a
+VaultUnavailableError that retrying cannot fix).
 """
 
 from __future__ import annotations
@@ -50,8 +55,22 @@ class VaultTimeoutError(VaultConnectionError):
     """Vault did not answer within the client's timeout."""
 
 
+class VaultTLSError(VaultConnectionError):
+    """TLS failed: Vault's certificate is not trusted, or Vault refused ours (mutual TLS).
+
+    Never retried: a certificate problem does not fix itself. The message says which
+    variable to set (VAULT_CACERT, VAULT_CLIENT_CERT...).
+    """
+
+    retryable = False
+
+
 class VaultResponseError(VaultError):
     """Vault answered with a failure status or a response that is not Vault's JSON.
+
+    Args:
+        retryable: Whether sending the request again may help, when the status decides
+            rather than the class (None: the class's ``retryable``).
 
     Attributes:
         status_code: The HTTP status, or None when there was no usable status.
@@ -67,8 +86,11 @@ class VaultResponseError(VaultError):
         errors: tuple[str, ...] = (),
         retry_after: float | None = None,
         data: object = None,
+        retryable: bool | None = None,
     ) -> None:
         super().__init__(message)
+        if retryable is not None:  # the status decides; None keeps the class's answer
+            self.retryable = retryable
         self.status_code = status_code
         self.errors = errors
         #: The ``data`` field of a 404 answer (KV v2 puts version metadata there; never

@@ -1,8 +1,9 @@
-"""HTTP to Vault: one requests.Session per client and process, timeouts, error mapping.
+"""HTTP to Vault: one requests.Session per client and process, timeouts, redirects.
 
 Every call goes through :meth:`Transport.request`, which applies the client's
 :class:`~gds_vault.retry.RetryPolicy` and turns every failure into a typed
-:class:`~gds_vault.VaultError`. ``requests`` is imported on first use so that importing
+:class:`~gds_vault.VaultError` (statuses by the table in ``_answers``; standby redirects
+are followed as ``_redirects`` says). ``requests`` is imported on first use so that importing
 gds_vault stays cheap.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -18,16 +18,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from gds_vault import _deadline
+from gds_vault._answers import content_type, error_for
 from gds_vault._errors import (
-    VaultAuthError,
     VaultConnectionError,
-    VaultInvalidRequestError,
-    VaultPermissionError,
     VaultResponseError,
-    VaultSecretNotFoundError,
     VaultTimeoutError,
-    VaultUnavailableError,
+    VaultTLSError,
 )
+from gds_vault._redirects import origin, redirect_target
 from gds_vault._status import VaultHealth
 from gds_vault._tls import silence_insecure_request_warnings
 from gds_vault.retry import RetryPolicy
@@ -38,9 +36,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "gds-vault/0.1"
-_RETRYABLE_STATUSES = frozenset({412, 429, 500, 502, 503, 504})
-_CAPABILITY = {"GET": "read", "LIST": "list", "POST": "update", "PUT": "update", "DELETE": "delete"}
-_MAX_ERROR_TEXT = 300  # characters of Vault's error list kept in a message
 
 
 class Transport:
@@ -155,67 +150,82 @@ class Transport:
         json: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
     ) -> requests.Response:
-        """One HTTP exchange; transport failures become typed errors, statuses do not."""
-        import requests
-
+        """One HTTP exchange, following standby redirects (see ``_redirects``); transport
+        failures become typed errors, statuses do not. The timeout covers all hops."""
         url = f"{self.addr}/v1/{path}"
         if self.verify is False:
             silence_insecure_request_warnings(urlsplit(self.addr).hostname or "")
         started = time.perf_counter()
-        try:
-            with _deadline.bounded(time.monotonic() + self.timeout):
-                response = self.session().request(
-                    method,
-                    url,
-                    headers=headers,
-                    json=json,
-                    params=params,
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                )
-        except requests.exceptions.SSLError as exc:
-            reason = transport_reason(exc)
-            if "_ALERT_" in reason.upper():
-                # An alert sent by the server: it refused us, i.e. our client certificate.
-                advice = (
-                    "set VAULT_CLIENT_CERT and VAULT_CLIENT_KEY to your certificate and its key"
-                    if self.cert is None
-                    else "the certificate in VAULT_CLIENT_CERT is not one it trusts (another "
-                    "CA, expired or revoked); ask for one signed by the CA it trusts"
-                )
-                message = (
-                    f"Vault at {self.addr} refused the TLS connection because it requires a "
-                    f"client certificate it trusts (mutual TLS): {advice} ({reason})."
-                )
-            else:
-                message = (
-                    f"TLS verification failed for {self.addr}: set VAULT_CACERT (or VAULT_CAPATH) "
-                    "to the CA certificate that signed Vault's certificate, or check that "
-                    f"VAULT_ADDR names the host in that certificate ({reason})."
-                )
-            error = VaultConnectionError(message)
-            error.retryable = False  # a certificate problem does not fix itself on retry
-            raise error from exc
-        except requests.exceptions.RequestException as exc:
-            # requests reports a timeout while reading the body as a ConnectionError.
-            if isinstance(exc, requests.exceptions.Timeout) or _timed_out(exc):
-                raise VaultTimeoutError(
-                    f"Vault at {self.addr} did not answer {method} /v1/{path} within "
-                    f"{self.timeout:g} s; check that it is healthy, or raise "
-                    "VAULT_CLIENT_TIMEOUT."
-                ) from exc
-            raise VaultConnectionError(
-                f"Could not reach Vault at {self.addr} ({transport_reason(exc)}); check VAULT_ADDR "
-                "and that the server is running and reachable from here."
-            ) from exc
+        ends = time.monotonic() + self.timeout
+        hops = 0
+        with _deadline.bounded(ends):  # the timeout bounds each whole answer, not each read
+            while True:
+                response = self._send_once(method, path, url, headers, json, params, ends)
+                target = redirect_target(method, path, url, response, hops)
+                if target is None:
+                    break
+                response.close()  # the small redirect body is not needed
+                # The Location carries the query string already; the body is sent again.
+                url, params, hops = target, None, hops + 1
         logger.debug(
-            "%s /v1/%s -> %d in %.1f ms",
+            "%s /v1/%s -> %d in %.1f ms%s",
             method,
             path,
             response.status_code,
             (time.perf_counter() - started) * 1000,
+            f" from {origin(url)}" if hops else "",
         )
         return response
+
+    def _send_once(
+        self,
+        method: str,
+        path: str,
+        url: str,
+        headers: Mapping[str, str | None] | None,
+        json: Mapping[str, Any] | None,
+        params: Mapping[str, Any] | None,
+        ends: float,
+    ) -> requests.Response:
+        import requests
+
+        server = origin(url) if not url.startswith(self.addr + "/") else self.addr
+        left = ends - time.monotonic()
+        if left <= 0:  # only after a redirect: the first hop always has the whole timeout
+            raise VaultTimeoutError(
+                f"Vault at {self.addr} did not answer {method} /v1/{path} within "
+                f"{self.timeout:g} s (redirected to {server}); check that it is healthy, "
+                "or raise VAULT_CLIENT_TIMEOUT."
+            )
+        try:
+            return self.session().request(
+                method,
+                url,
+                headers=headers,
+                json=json,
+                params=params,
+                timeout=min(self.timeout, left),
+                allow_redirects=False,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise VaultTLSError(_tls_message(server, self.cert, transport_reason(exc))) from exc
+        except requests.exceptions.RequestException as exc:
+            # requests reports a timeout while reading the body as a ConnectionError.
+            if isinstance(exc, requests.exceptions.Timeout) or _timed_out(exc):
+                raise VaultTimeoutError(
+                    f"Vault at {server} did not answer {method} /v1/{path} within "
+                    f"{self.timeout:g} s; check that it is healthy, or raise "
+                    "VAULT_CLIENT_TIMEOUT."
+                ) from exc
+            advice = (
+                "check VAULT_ADDR and that the server is running and reachable from here."
+                if server == self.addr
+                else f"it is the active node that {self.addr} redirected to: check that it "
+                "is running, that the cluster's api_addr names it as this host can reach it."
+            )
+            raise VaultConnectionError(
+                f"Could not reach Vault at {server} ({transport_reason(exc)}); {advice}"
+            ) from exc
 
     def health(self) -> VaultHealth:
         """``sys/health``: one unauthenticated attempt in the root namespace.
@@ -249,7 +259,7 @@ class Transport:
         if response.status_code != 200 or not isinstance(body, dict) or "sealed" not in body:
             raise VaultResponseError(
                 f"{self.addr}/v1/sys/health answered HTTP {response.status_code} with "
-                f"{_content_type(response)}, not Vault's health JSON: VAULT_ADDR must point "
+                f"{content_type(response)}, not Vault's health JSON: VAULT_ADDR must point "
                 "at Vault itself (scheme, host and port, no path), not at a web page or a "
                 "failing proxy or load balancer.",
                 status_code=response.status_code,
@@ -278,142 +288,33 @@ class Transport:
             if not isinstance(body, dict):
                 raise VaultResponseError(
                     f"Vault at {self.addr} answered {method} /v1/{path} with something that "
-                    f"is not Vault's JSON ({_content_type(response)}); check that VAULT_ADDR "
+                    f"is not Vault's JSON ({content_type(response)}); check that VAULT_ADDR "
                     "points at Vault itself and not at a proxy or web page.",
                     status_code=status,
                 )
             return body
-        raise self.error_for(method, path, response, body)
+        raise error_for(self.addr, method, path, response, body)
 
-    def error_for(
-        self, method: str, path: str, response: requests.Response, body: Any
-    ) -> VaultResponseError:
-        """The typed error for a failed response."""
-        status = response.status_code
-        errors = _errors_of(body)
-        detail = f": {'; '.join(errors)[:_MAX_ERROR_TEXT]}" if errors else ""
-        where = f"{method} /v1/{path}"
-        if body is None and status >= 400:
-            kind = _content_type(response)
-            error: VaultResponseError = VaultUnavailableError(
-                f"Vault at {self.addr} answered {where} with HTTP {status} and {kind} instead "
-                "of Vault's JSON: a proxy or load balancer in front of Vault is failing, or "
-                "Vault is restarting. Retry later or check the proxy.",
-                status_code=status,
-            )
-            error.retryable = status in _RETRYABLE_STATUSES
-            return error
-        if status == 400:
-            return VaultInvalidRequestError(
-                f"Vault rejected {where} as invalid{detail}.", status_code=status, errors=errors
-            )
-        if status == 401:
-            return VaultAuthError(
-                f"Vault refused {where}: not authenticated{detail}. Check the token or "
-                "login credentials.",
-                status_code=status,
-                errors=errors,
-            )
-        if status == 403:
-            capability = _CAPABILITY.get(method, method.lower())
-            return VaultPermissionError(
-                f"Permission denied for {where}{detail}. The token's policies need the "
-                f"{capability!r} capability on path {path!r}; ask your Vault administrator "
-                "to grant it to your role's policy.",
-                status_code=status,
-                errors=errors,
-            )
-        if status == 404:
-            return VaultSecretNotFoundError(
-                f"Nothing found at {where}{detail}.",
-                status_code=status,
-                errors=errors,
-                data=body.get("data") if isinstance(body, dict) else None,
-            )
-        if status == 412:
-            return VaultUnavailableError(
-                f"Vault answered {where} with 412: the data is not yet replicated to this "
-                "node (eventual consistency); retrying usually succeeds.",
-                status_code=status,
-                errors=errors,
-            )
-        if status == 429:
-            return VaultUnavailableError(
-                f"Vault is rate-limiting {where} (429){detail}; slow down or ask for a "
-                "higher quota.",
-                status_code=status,
-                errors=errors,
-                retry_after=_retry_after(response),
-            )
-        if status == 503:
-            sealed = any("sealed" in e.lower() for e in errors)
-            advice = (
-                "Vault is sealed: an operator must unseal it"
-                if sealed
-                else "Vault is unavailable (standby, maintenance or overloaded)"
-            )
-            return VaultUnavailableError(
-                f"{advice}; {where} answered 503{detail}.",
-                status_code=status,
-                errors=errors,
-                retry_after=_retry_after(response),
-            )
-        if status == 501:
-            error = VaultUnavailableError(
-                f"Vault at {self.addr} is not initialized (501); an operator must run "
-                "`vault operator init`.",
-                status_code=status,
-                errors=errors,
-            )
-            error.retryable = False
-            return error
-        if status >= 500:
-            return VaultUnavailableError(
-                f"Vault failed on {where} with HTTP {status}{detail}.",
-                status_code=status,
-                errors=errors,
-                retry_after=_retry_after(response),
-            )
-        return VaultResponseError(
-            f"Vault answered {where} with unexpected HTTP {status}{detail}.",
-            status_code=status,
-            errors=errors,
+
+def _tls_message(server: str, cert: object, reason: str) -> str:
+    """What to do about a TLS failure: trust Vault's CA, or present a client certificate."""
+    if "_ALERT_" in reason.upper():
+        # An alert sent by the server: it refused us, i.e. our client certificate.
+        advice = (
+            "set VAULT_CLIENT_CERT and VAULT_CLIENT_KEY to your certificate and its key"
+            if cert is None
+            else "the certificate in VAULT_CLIENT_CERT is not one it trusts (another "
+            "CA, expired or revoked); ask for one signed by the CA it trusts"
         )
-
-
-_MULTIERROR = re.compile(r"^\d+ errors? occurred:\s*\*\s*")
-
-
-def _errors_of(body: Any) -> tuple[str, ...]:
-    """Vault's error strings, each on one line: Go's "1 error occurred:\n\t* x\n\n"
-    wrapper becomes "x" (several become "x; y")."""
-    if isinstance(body, dict) and isinstance(body.get("errors"), list):
-        cleaned = (_MULTIERROR.sub("", " ".join(str(e).split())) for e in body["errors"] if e)
-        return tuple(text.replace(" * ", "; ") for text in cleaned if text)
-    return ()
-
-
-def _content_type(response: requests.Response) -> str:
-    kind = response.headers.get("Content-Type", "").split(";")[0].strip()
-    return kind or "an empty body"
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    """Retry-After as seconds: either a number or an HTTP date."""
-    raw = response.headers.get("Retry-After", "").strip()
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    from email.utils import parsedate_to_datetime  # rare path, costly import
-
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+        return (
+            f"Vault at {server} refused the TLS connection because it requires a "
+            f"client certificate it trusts (mutual TLS): {advice} ({reason})."
+        )
+    return (
+        f"TLS verification failed for {server}: set VAULT_CACERT (or VAULT_CAPATH) "
+        "to the CA certificate that signed Vault's certificate, or check that "
+        f"VAULT_ADDR names the host in that certificate ({reason})."
+    )
 
 
 def _timed_out(exc: BaseException) -> bool:

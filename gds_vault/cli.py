@@ -163,7 +163,8 @@ def add_vault_options(parser: argparse.ArgumentParser, *, suppress: bool = False
         metavar="N",
         type=int,
         default=default,
-        help="retries after the first attempt (VAULT_MAX_RETRIES; default 3)",
+        help="cap on the retries of each request (VAULT_MAX_RETRIES; default: none, "
+        "retries stop at the 30 s deadline)",
     )
     group.add_argument(
         "--auth-method",

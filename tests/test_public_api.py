@@ -19,13 +19,21 @@ def test_gds_vault_all():
             "VaultConnectionError", "VaultError", "VaultHealth", "VaultInsecureWarning",
             "VaultInvalidRequestError", "VaultPathError", "VaultPermissionError",
             "VaultResponseError", "VaultSecretDeletedError", "VaultSecretNotFoundError",
-            "VaultStats", "VaultTimeoutError", "VaultUnavailableError", "__version__", "configure_logging",
+            "VaultStats", "VaultTLSError", "VaultTimeoutError", "VaultUnavailableError", "__version__", "configure_logging",
             "get_default_client", "get_secret_from_vault", "redact", "register_secret",
             "reset_default_client", "set_default_client",
         ]
     )
     for name in gds_vault.__all__:
         assert hasattr(gds_vault, name)
+
+
+def test_gds_vault_retry_all():
+    """The public retry module exports the policy, its predicate and the operation's time left."""
+    import gds_vault.retry
+
+    assert sorted(gds_vault.retry.__all__) == ["RetryPolicy", "is_retryable", "time_left"]
+    assert gds_vault.retry.RetryPolicy is gds_vault.RetryPolicy
 
 
 def test_error_tree():
@@ -39,6 +47,7 @@ def test_error_tree():
             and name != "VaultClientClosedError"
         ):
             assert issubclass(obj, gds_vault.VaultError), name
+    assert issubclass(gds_vault.VaultTLSError, gds_vault.VaultConnectionError)
     assert issubclass(gds_vault.VaultClientClosedError, RuntimeError)
     assert not issubclass(gds_vault.VaultClientClosedError, gds_vault.VaultError)
 

@@ -25,6 +25,7 @@ from gds_vault import (
     VaultResponseError,
     VaultSecretNotFoundError,
     VaultTimeoutError,
+    VaultTLSError,
 )
 
 if TYPE_CHECKING:
@@ -105,13 +106,13 @@ class VaultSteps(DoctorState):
                 "Check that Vault is healthy and reachable from here (firewall, proxy); "
                 "raise VAULT_CLIENT_TIMEOUT (or --timeout) for a slow link.",
             ) from None
+        except VaultTLSError as exc:  # a certificate problem, not the network
+            raise fail(
+                str(exc),
+                "Set VAULT_CACERT (or --ca-cert) to the CA certificate that signed Vault's "
+                "certificate, and check that VAULT_ADDR names a host in that certificate.",
+            ) from None
         except VaultConnectionError as exc:
-            if not exc.retryable:  # a certificate problem, not the network
-                raise fail(
-                    str(exc),
-                    "Set VAULT_CACERT (or --ca-cert) to the CA certificate that signed Vault's "
-                    "certificate, and check that VAULT_ADDR names a host in that certificate.",
-                ) from None
             raise fail(
                 str(exc),
                 "Check VAULT_ADDR (scheme, host and port) and that Vault is running and "

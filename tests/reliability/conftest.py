@@ -9,6 +9,7 @@ is set, which is how ``python -m tests.reliability.report`` builds RELIABILITY.m
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -22,13 +23,13 @@ import pytest
 
 from gds_vault import AppRoleAuth, RetryPolicy, VaultClient
 from gds_vault.testing import OpenBaoServer
+from tests.fakevault import fake  # noqa: F401 - pytest-httpserver posing as Vault
 from tests.reliability.faultproxy import FaultProxy
 
 # The Snowflake world of tests/snowflake (users whose secrets live in OpenBao), reused
 # here: pytest makes one more instance of its session fixtures for this folder.
 from tests.snowflake import conftest as _snowflake_conftest
 from tests.snowflake.conftest import rsa_key, world, world_servers  # noqa: F401
-from tests.vault.test_faults import fake  # noqa: F401 - pytest-httpserver posing as Vault
 
 if hasattr(_snowflake_conftest, "snowflake_double"):  # else the gds_snowflake plugin's
     snowflake_double = _snowflake_conftest.snowflake_double
@@ -72,6 +73,23 @@ def fast_policy(
         max_wait=max_wait,
         jitter=0.02,
         deadline=deadline,
+        sleep=sleep,
+    )
+
+
+SCALE = 0.2  # scaled cases: every duration of the default policy's shape times this
+
+
+def default_shape(sleep: Callable[[float], None], scale: float = 1.0) -> RetryPolicy:
+    """RetryPolicy() with every duration multiplied by ``scale`` (1: the defaults as they
+    are) and a counting ``sleep``: the default policy's shape, in scaled time."""
+    default = RetryPolicy()
+    return dataclasses.replace(
+        default,
+        initial_wait=default.initial_wait * scale,
+        max_wait=default.max_wait * scale,
+        jitter=default.jitter * scale,
+        deadline=default.deadline * scale,
         sleep=sleep,
     )
 

@@ -246,7 +246,7 @@ def test_bad_input_is_a_typed_helpful_error(case, tmp_path):
 
 def test_vault_answer_that_is_not_a_mapping(httpserver):
     """A KV answer whose data is not a set of fields is a VaultResponseError, not data."""
-    from tests.vault.test_faults import DATA, MOUNTS, SECRET_PATH, FakeVault
+    from tests.fakevault import DATA, MOUNTS, SECRET_PATH, FakeVault
 
     fake = FakeVault(httpserver)
     assert MOUNTS  # FakeVault answers the login and mount detection

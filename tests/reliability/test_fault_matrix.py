@@ -1,8 +1,10 @@
 """The fault matrix: each fault injected for real, and what the caller sees.
 
 Network faults come from the fault proxy between the client and the real OpenBao dev
-server; protocol faults from pytest-httpserver posing as Vault (reusing the FakeVault of
-tests/vault/test_faults.py, whose tests pin the details of each status); server states
+server (outages with the default policy's shape are in test_outages.py, a Raft leader
+election in test_raft.py); protocol faults from pytest-httpserver posing as Vault
+(tests/fakevault.py, shared with tests/vault/test_faults.py, whose tests pin the details
+of each status); server states
 from the real server (revocations, policy changes, a disabled mount, sys/seal) and the
 Snowflake double. Retries really sleep (scaled-down waits), so every row's seconds can be
 set against the policy's deadline. Each test asserts the outcome: the right data or the
@@ -12,17 +14,23 @@ right typed error, attempts within the policy, and no hang past deadline + one t
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from gds_snowflake import SnowflakeAuthenticationError, get_snowflake_connection
+from gds_snowflake import (
+    SnowflakeAuthenticationError,
+    SnowflakeConnectionProvider,
+    get_snowflake_connection,
+)
 from gds_vault import (
+    AppRoleAuth,
     RetryPolicy,
-    TokenAuth,
     VaultAuthError,
     VaultClient,
     VaultConnectionError,
@@ -33,17 +41,20 @@ from gds_vault import (
     VaultUnavailableError,
 )
 from gds_vault.testing import OpenBaoServer
+from tests.fakevault import DATA, HTML_502, FakeVault, approle_logins
+from tests.fakevault import SECRET as FAKE_SECRET
+from tests.fakevault import SECRET_PATH as FAKE_PATH
 from tests.reliability.conftest import (
+    SCALE,
     SECRET,
     SECRET_PATH,
     SLACK,
     bounded,
+    default_shape,
     fast_policy,
     write_row,
 )
-from tests.vault.test_faults import DATA, HTML_502, TOKEN, FakeVault
-from tests.vault.test_faults import SECRET as FAKE_SECRET
-from tests.vault.test_faults import SECRET_PATH as FAKE_PATH
+from tests.reliability.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -71,71 +82,6 @@ def check_and_row(
 
 
 # -- network faults through the proxy -----------------------------------------------------------
-
-
-def test_vault_down_at_start(rel, sleeps):
-    """Nothing listening at start: a VaultConnectionError naming VAULT_ADDR after all attempts."""
-    policy = fast_policy(sleeps)
-    client = rel.client(retry=policy)
-    rel.proxy.set("refuse")
-    outcome = bounded(lambda: client.get_secret(SECRET_PATH), limit_for(policy, 0.5))
-    assert isinstance(outcome.error, VaultConnectionError)
-    assert not isinstance(outcome.error, VaultTimeoutError)
-    assert "VAULT_ADDR" in str(outcome.error)
-    assert len(sleeps.waits) + 1 == policy.attempts
-    check_and_row(
-        "Vault down at start",
-        "connection refused (nothing listening)",
-        outcome,
-        policy,
-        0.5,
-        len(sleeps.waits) + 1,
-    )
-    rel.proxy.set("pass")
-    assert client.get_secret(SECRET_PATH) == SECRET  # and it recovers once Vault is back
-
-
-def test_vault_comes_up_during_the_first_call(rel, sleeps):
-    """Vault starting 0.5 s after the job: the first call succeeds after a few retries."""
-    policy = fast_policy(sleeps, attempts=8, deadline=5.0)
-    client = rel.client(retry=policy)
-    rel.proxy.set("refuse")
-    threading.Timer(0.5, rel.proxy.set, ("pass",)).start()
-    outcome = bounded(lambda: client.get_secret(SECRET_PATH), limit_for(policy, 0.5))
-    assert outcome.error is None
-    assert outcome.value == SECRET
-    assert len(sleeps.waits) >= 1
-    check_and_row(
-        "Vault starting late",
-        "connection refused for the first 0.5 s",
-        outcome,
-        policy,
-        0.5,
-        len(sleeps.waits) + 1,
-    )
-
-
-def test_vault_down_for_3_s_mid_run(rel, sleeps):
-    """An outage of 3 s mid-run: the read waits it out with retries, same token, right data."""
-    policy = fast_policy(sleeps, attempts=10, deadline=8.0, max_wait=1.0)
-    client = rel.client(retry=policy)
-    assert client.get_secret(SECRET_PATH) == SECRET
-    mark = rel.server.mark()
-    rel.proxy.set("refuse")
-    threading.Timer(3.0, rel.proxy.set, ("pass",)).start()
-    outcome = bounded(lambda: client.get_secret(SECRET_PATH), limit_for(policy, 0.5))
-    assert outcome.error is None
-    assert outcome.value == SECRET
-    assert len(sleeps.waits) >= 2  # it retried through the outage rather than failing
-    assert rel.logins_since(mark) == 0  # the token outlived the outage
-    check_and_row(
-        "Vault down 3 s mid-run",
-        "connection refused for 3 s, then back",
-        outcome,
-        policy,
-        0.5,
-        len(sleeps.waits) + 1,
-    )
 
 
 def test_reset_mid_response_once(rel, sleeps):
@@ -199,28 +145,6 @@ def test_delay_past_the_timeout_once(rel, sleeps):
     )
 
 
-def test_black_hole(rel, sleeps):
-    """Requests swallowed, never answered: VaultTimeoutError naming the knob, in the deadline."""
-    policy = fast_policy(sleeps, attempts=3)
-    client = rel.client(retry=policy)
-    client.login()
-    rel.proxy.set("blackhole")
-    outcome = bounded(lambda: client.get_secret(SECRET_PATH), limit_for(policy, 0.5))
-    assert isinstance(outcome.error, VaultTimeoutError)
-    assert "VAULT_CLIENT_TIMEOUT" in str(outcome.error)
-    assert len(sleeps.waits) + 1 == policy.attempts
-    check_and_row(
-        "Black hole",
-        "requests accepted, never answered",
-        outcome,
-        policy,
-        0.5,
-        len(sleeps.waits) + 1,
-    )
-    rel.proxy.set("pass")
-    assert client.get_secret(SECRET_PATH) == SECRET
-
-
 def test_answer_trickled_byte_by_byte(rel, sleeps):
     """An answer trickled a byte every 20 ms (each read within the timeout, the whole far
     beyond it): VaultTimeoutError per attempt, the call bounded by the deadline, then recovery."""
@@ -246,19 +170,13 @@ def test_answer_trickled_byte_by_byte(rel, sleeps):
 # -- crafted answers (pytest-httpserver) ------------------------------------------------------
 
 
-def fake_client(fake: FakeVault, policy: RetryPolicy) -> VaultClient:
-    client = VaultClient(fake.addr, auth=TokenAuth(TOKEN), retry=policy, timeout=0.5, cache_ttl=0)
-    fake.clients.append(client)
-    return client
-
-
 def test_429_with_retry_after(fake, sleeps):
     """429 with Retry-After: 1: the client waits the second asked for, then reads."""
     fake.fail_once(429, json.dumps({"errors": ["rate limited"]}), headers={"Retry-After": "1"})
     fake.serve_secret()
     policy = fast_policy(sleeps)
     outcome = bounded(
-        lambda: fake_client(fake, policy).get_secret(FAKE_PATH), limit_for(policy, 0.5)
+        lambda: fake.client(retry=policy, timeout=0.5).get_secret(FAKE_PATH), limit_for(policy, 0.5)
     )
     assert outcome.error is None
     assert outcome.value == FAKE_SECRET
@@ -289,7 +207,7 @@ def test_intermittent_500s(fake, sleeps):
 
     fake.http.expect_request(DATA).respond_with_handler(flaky)
     policy = fast_policy(sleeps, attempts=6)
-    client = fake_client(fake, policy)
+    client = fake.client(retry=policy, timeout=0.5)
 
     def forty_reads() -> list[dict]:
         return [client.get_secret(FAKE_PATH) for _ in range(40)]
@@ -316,7 +234,7 @@ def test_412_then_success(fake, sleeps):
     fake.serve_secret()
     policy = fast_policy(sleeps)
     outcome = bounded(
-        lambda: fake_client(fake, policy).get_secret(FAKE_PATH), limit_for(policy, 0.5)
+        lambda: fake.client(retry=policy, timeout=0.5).get_secret(FAKE_PATH), limit_for(policy, 0.5)
     )
     assert outcome.error is None
     assert outcome.value == FAKE_SECRET
@@ -330,7 +248,7 @@ def test_html_502_from_a_proxy(fake, sleeps):
     fake.fail_always(502, HTML_502, content_type="text/html")
     policy = fast_policy(sleeps)
     outcome = bounded(
-        lambda: fake_client(fake, policy).get_secret(FAKE_PATH), limit_for(policy, 0.5)
+        lambda: fake.client(retry=policy, timeout=0.5).get_secret(FAKE_PATH), limit_for(policy, 0.5)
     )
     assert isinstance(outcome.error, VaultUnavailableError)
     assert "proxy" in str(outcome.error)
@@ -351,7 +269,7 @@ def test_malformed_json(fake, sleeps):
     fake.fail_always(200, '{"data": {"data": {"user": "ETL"', content_type="application/json")
     policy = fast_policy(sleeps)
     outcome = bounded(
-        lambda: fake_client(fake, policy).get_secret(FAKE_PATH), limit_for(policy, 0.5)
+        lambda: fake.client(retry=policy, timeout=0.5).get_secret(FAKE_PATH), limit_for(policy, 0.5)
     )
     assert type(outcome.error) is VaultResponseError
     assert fake.count(DATA) == 1
@@ -433,27 +351,13 @@ def test_secret_id_expired(rel, sleeps):
 def test_token_at_its_max_ttl(httpserver, sleeps):
     """Renewal refused at the max TTL (Vault answers 500, as OpenBao does): one renewal try,
     then a new login; the 500 is not retried while the token runs out."""
-    logins = {"n": 0}
-
-    def login(request: Request) -> Response:
-        logins["n"] += 1
-        auth = {
-            "client_token": f"s.fake-maxttl-token-{logins['n']:08d}",
-            "lease_duration": 30,
-            "renewable": True,
-            "token_policies": ["reader"],
-        }
-        return Response(json.dumps({"auth": auth}), content_type="application/json")
-
-    httpserver.expect_request("/v1/auth/approle/login", method="POST").respond_with_handler(login)
+    logins = approle_logins(httpserver, ttl=30, label="maxttl")
     httpserver.expect_request("/v1/auth/token/renew-self", method="POST").respond_with_json(
         {"errors": ["1 error occurred:\n\t* past the max TTL, cannot renew\n\n"]}, status=500
     )
     FakeVault(httpserver).serve_secret()
     now = [0.0]
     policy = fast_policy(sleeps)
-    from gds_vault import AppRoleAuth
-
     auth = AppRoleAuth("role-id-fake", "secret-id-fake-maxttl")
     with VaultClient(
         httpserver.url_for("").rstrip("/"),
@@ -470,7 +374,7 @@ def test_token_at_its_max_ttl(httpserver, sleeps):
     assert outcome.error is None
     assert outcome.value == FAKE_SECRET
     assert renewals == 1
-    assert logins["n"] == 2
+    assert len(logins) == 2
     assert sleeps.waits == []
     check_and_row(
         "Token at its max TTL",
@@ -534,8 +438,6 @@ def own_client(own_server):
     made: list[VaultClient] = []
 
     def make(policy: RetryPolicy) -> VaultClient:
-        from gds_vault import AppRoleAuth
-
         role_id, secret_id = own_server.approle(
             f"own-{len(made)}-{time.monotonic_ns()}", policies=["reader"]
         )
@@ -713,19 +615,120 @@ def test_snowflake_login_refused_for_good(world, sleeps):
     )
 
 
-def test_snowflake_transient_login_failures(world, sleeps):
-    """Two 503s at Snowflake login: retried, and the connection opens."""
+LOGIN_PATH = "/session/v1/login-request"
+
+
+@pytest.fixture
+def snowflake_proxy(world) -> Iterator[FaultProxy]:
+    """A fault proxy in front of the Snowflake double (it also counts login requests)."""
+    with FaultProxy(("127.0.0.1", world.snowflake.port)) as proxy:
+        yield proxy
+
+
+def through(proxy: FaultProxy, world) -> dict:
+    return {**world.connect_kwargs(), "port": proxy.port}
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_snowflake_transient_login_failures(world, snowflake_proxy, sleeps, status):
+    """Four 503s (or 429s) at Snowflake login: the connector tries twice per connect by
+    itself, the policy retries the connect twice, and the connection opens."""
     policy = fast_policy(sleeps)
-    _user, path = world.user(password="pw-rel-503")
+    _user, path = world.user(password=f"pw-rel-{status}")
     client = world.client(retry=policy)
     client.get_secret(path)
-    world.snowflake.fail_next_logins(2)
+    world.snowflake.fail_next_logins(4, status=status)
     outcome = bounded(
-        lambda: get_snowflake_connection(path, vault_client=client, **world.connect_kwargs()),
+        lambda: get_snowflake_connection(
+            path, vault_client=client, **through(snowflake_proxy, world)
+        ),
         policy.deadline + 10,
     )
     assert outcome.error is None
+    logins = snowflake_proxy.count(LOGIN_PATH)
+    assert logins == 5
+    assert len(sleeps.waits) == 2
     snowflake_row(
-        "Snowflake login 503 twice", "two HTTP 503 answers to the login", outcome, policy, 3
+        f"Snowflake login {status} four times",
+        f"four HTTP {status} answers to the login",
+        outcome,
+        policy,
+        logins,
     )
     outcome.value.close()
+
+
+def recording_connect(seen: list[int | None]):
+    """snowflake.connector.connect, noting the login_timeout each login was given."""
+    import snowflake.connector
+
+    def connect(**kwargs):
+        seen.append(kwargs.get("login_timeout"))
+        return snowflake.connector.connect(**kwargs)
+
+    return connect
+
+
+def test_snowflake_unreachable_at_login_then_back(world, snowflake_proxy, sleeps, caplog):
+    """Default shape x0.2 (deadline 6 s): Snowflake refuses connections for 1.5 s; the login
+    is retried until it is back, the connector's own retries bounded by the time left."""
+    caplog.set_level(logging.WARNING, logger="gds_vault.retry")
+    policy = default_shape(sleeps, SCALE)
+    _user, path = world.user(password="pw-rel-unreachable")
+    client = world.client(retry=policy)
+    client.get_secret(path)  # Vault's part is cached: this row is about Snowflake alone
+    seen: list[int | None] = []
+    provider = SnowflakeConnectionProvider(
+        path, vault_client=client, connect=recording_connect(seen),
+        **through(snowflake_proxy, world),
+    )
+    snowflake_proxy.set("refuse")
+    threading.Timer(1.5, snowflake_proxy.set, ("pass",)).start()
+    outcome = bounded(provider.connect, policy.deadline + 10)
+    assert outcome.error is None
+    assert 1.5 <= outcome.seconds <= 1.5 + policy.max_wait + policy.jitter + SLACK
+    assert len(seen) == len(sleeps.waits) + 1 >= 2
+    assert all(t is not None and t <= policy.deadline for t in seen)  # the time left, rounded up
+    assert seen == sorted(seen, reverse=True)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "gds_vault.retry"]
+    assert len(warnings) == len(sleeps.waits)
+    assert all("snowflake.login" in w for w in warnings)
+    snowflake_row(
+        "Snowflake unreachable at login",
+        "connection refused by Snowflake for 1.5 s (default shape x0.2, deadline 6 s)",
+        outcome,
+        policy,
+        len(seen),
+    )
+    outcome.value.close()
+
+
+def test_vault_and_snowflake_share_one_deadline(rel, world, snowflake_proxy, sleeps):
+    """Default shape x0.2 (deadline 6 s): Vault refuses for 3 s, then Snowflake refuses for
+    good. get_snowflake_connection() reads Vault once it is back and retries the login only
+    in what is left of the same 6 s: it fails within one deadline, not two."""
+    policy = default_shape(sleeps, SCALE)
+    _user, path = world.user(password="pw-rel-shared")
+    role_id, secret_id = world.vault.approle("sf-shared-deadline", policies=["snowflake"])
+    client = rel.client(auth=AppRoleAuth(role_id, secret_id), retry=policy, timeout=2.0)
+    seen: list[int | None] = []
+    provider = SnowflakeConnectionProvider(
+        path, vault_client=client, connect=recording_connect(seen),
+        **through(snowflake_proxy, world),
+    )
+    rel.proxy.set("refuse")
+    snowflake_proxy.set("refuse")
+    threading.Timer(3.0, rel.proxy.set, ("pass",)).start()
+    outcome = bounded(provider.connect, 2 * policy.deadline + 10)
+    assert outcome.error is not None
+    assert type(outcome.error).__name__ == "OperationalError"  # the connector's, as it is
+    assert policy.deadline <= outcome.seconds <= policy.deadline + SLACK
+    assert seen  # Vault was read, then the login tried...
+    assert max(t for t in seen if t is not None) <= policy.deadline - 3.0 + 1  # ...in the rest
+    snowflake_row(
+        "Vault down 3 s, then Snowflake down",
+        "Vault refused for 3 s, Snowflake refused for good (default shape x0.2, deadline 6 s)",
+        outcome,
+        policy,
+        len(seen),
+    )

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import pytest
 
-from gds_vault import RetryPolicy, VaultClient, VaultConfigError, VaultConnectionError
+from gds_vault import (
+    RetryPolicy,
+    VaultClient,
+    VaultConfigError,
+    VaultConnectionError,
+    VaultTLSError,
+)
 from gds_vault.testing import OpenBaoServer, free_port
 from tests.reliability.certs import CertificateAuthority
 
@@ -88,6 +94,7 @@ def test_missing_client_certificate_fails_clearly(mtls):
     assert "VAULT_CLIENT_CERT" in message
     assert "VAULT_CLIENT_KEY" in message
     assert "VAULT_CACERT" not in message
+    assert type(info.value) is VaultTLSError  # never retried: its type says so
     assert info.value.retryable is False
 
 
@@ -96,6 +103,7 @@ def test_untrusted_client_certificate_fails_clearly(mtls):
     pair = mtls["rogue"]
     with pytest.raises(VaultConnectionError, match="not one it trusts") as info:
         read(environ(mtls, VAULT_CLIENT_CERT=pair.cert, VAULT_CLIENT_KEY=pair.key))
+    assert type(info.value) is VaultTLSError  # never retried: its type says so
     assert info.value.retryable is False
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from gds_vault import AppRoleAuth, RetryPolicy, VaultClient
 from gds_vault.testing import OpenBaoServer
+from tests.fakevault import fake  # noqa: F401 - pytest-httpserver posing as Vault
 
 READER_POLICY = """
 path "secret/data/*"     { capabilities = ["read"] }

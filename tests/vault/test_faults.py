@@ -1,15 +1,15 @@
 """Faults a real server will not give on demand, from pytest-httpserver posing as Vault.
 
-The fake answers the three requests a first ``get_secret`` makes with a token: the
-login's ``auth/token/lookup-self``, the mount detection ``sys/internal/ui/mounts/<path>``,
-then the KV v2 read ``secret/data/<path>``; each test breaks the one it is about. The
+The fake (``tests/fakevault.py``, shared with tests/reliability) answers the three
+requests a first ``get_secret`` makes with a token: the login's
+``auth/token/lookup-self``, the mount detection ``sys/internal/ui/mounts/<path>``, then
+the KV v2 read ``secret/data/<path>``; each test breaks the one it is about. The
 policy's recording ``sleep`` keeps every retry instant and countable. The last tests
 revoke a token on the real OpenBao server.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from datetime import datetime, timedelta, timezone
@@ -33,84 +33,17 @@ from gds_vault import (
     VaultUnavailableError,
 )
 from gds_vault.testing import free_port
-
-TOKEN = "s.faketoken-not-real-xxxxxxxxx"
-SECRET_PATH = "secret/app"
-DATA = "/v1/secret/data/app"
-LOOKUP = "/v1/auth/token/lookup-self"
-MOUNTS = "/v1/sys/internal/ui/mounts/secret/app"
-SECRET = {"user": "ETL", "password": "pw-fake-1"}
-HTML_502 = (
-    "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
-    "</h1></center><hr><center>nginx/1.25.3</center></body></html>"
+from tests.fakevault import (
+    DATA,
+    HTML_502,
+    LOOKUP,
+    MOUNTS,
+    SECRET,
+    SECRET_PATH,
+    TOKEN,
+    approle_logins,
+    vault_errors,
 )
-
-
-class FakeVault:
-    """pytest-httpserver answering like a healthy Vault, unless a test says otherwise."""
-
-    def __init__(self, httpserver) -> None:
-        self.http = httpserver
-        self.sleeps: list[float] = []
-        self.clients: list[VaultClient] = []
-        httpserver.expect_request(LOOKUP, method="GET").respond_with_json(
-            {"data": {"ttl": 0, "renewable": False, "type": "service", "policies": ["reader"]}}
-        )
-        httpserver.expect_request(MOUNTS, method="GET").respond_with_json(
-            {"data": {"path": "secret/", "type": "kv", "options": {"version": "2"}}}
-        )
-
-    @property
-    def addr(self) -> str:
-        return self.http.url_for("").rstrip("/")
-
-    def serve_secret(self) -> None:
-        """From now on (after any one-shot faults), the secret is there."""
-        self.http.expect_request(DATA, method="GET").respond_with_json(
-            {"data": {"data": SECRET, "metadata": {"version": 1}}}
-        )
-
-    def fail_once(self, status: int, body: str = "", content_type: str = "application/json",
-                  headers: dict[str, str] | None = None) -> None:
-        """The next read of the secret gets this answer (one-shot answers go first)."""
-        self.http.expect_oneshot_request(DATA, method="GET").respond_with_response(
-            Response(body, status=status, content_type=content_type, headers=headers)
-        )
-
-    def fail_always(self, status: int, body: str = "", content_type: str = "application/json",
-                    headers: dict[str, str] | None = None) -> None:
-        self.http.expect_request(DATA, method="GET").respond_with_response(
-            Response(body, status=status, content_type=content_type, headers=headers)
-        )
-
-    def client(self, *, attempts: int = 3, deadline: float = 5.0, **kwargs: object) -> VaultClient:
-        retry = RetryPolicy(
-            attempts=attempts, initial_wait=0.01, max_wait=0.05, jitter=0.0,
-            deadline=deadline, sleep=self.sleeps.append,
-        )
-        kwargs.setdefault("auth", TokenAuth(TOKEN))
-        kwargs.setdefault("cache_ttl", 0)
-        client = VaultClient(self.addr, retry=retry, **kwargs)  # type: ignore[arg-type]
-        self.clients.append(client)
-        return client
-
-    def count(self, path: str) -> int:
-        """Requests the fake has answered for ``path``."""
-        return sum(1 for request, _ in self.http.log if request.path == path)
-
-
-@pytest.fixture
-def fake(httpserver):
-    """A fake Vault on pytest-httpserver; its clients are closed after the test."""
-    vault = FakeVault(httpserver)
-    yield vault
-    for client in vault.clients:
-        client.close()
-
-
-def vault_errors(*errors: str) -> str:
-    return json.dumps({"errors": list(errors)})
-
 
 # -- proxies and malformed answers ---------------------------------------------------------
 
@@ -257,10 +190,12 @@ def test_transient_statuses_give_up_after_attempts(fake, status):
         (403, VaultPermissionError),
         (404, VaultSecretNotFoundError),
         (501, VaultUnavailableError),
+        (505, VaultUnavailableError),
     ],
 )
 def test_client_errors_and_501_are_not_retried(fake, status, error):
-    """400, 401, 403, 404 and 501 are raised after exactly one request, with no wait."""
+    """400, 401, 403, 404, 501 and other 5xx than 500/502/503/504 are raised after exactly
+    one request, with no wait."""
     fake.fail_always(status, vault_errors("permission denied" if status == 403 else "no"))
     with pytest.raises(error) as info:
         fake.client(attempts=4).get_secret(SECRET_PATH)
@@ -282,19 +217,7 @@ def test_403_policy_denial_with_live_token_does_not_log_in_again(fake):
 
 def test_403_with_dead_token_relogs_in_once_and_retries_once(httpserver):
     """A 403 from a dead token causes exactly one new login and one retry, never a loop."""
-    logins = {"n": 0}
-
-    def login(request: Request) -> Response:
-        logins["n"] += 1
-        auth = {
-            "client_token": f"s.fake-approle-token-{logins['n']:06d}",
-            "lease_duration": 3600,
-            "renewable": True,
-            "token_policies": ["reader"],
-        }
-        return Response(json.dumps({"auth": auth}), content_type="application/json")
-
-    httpserver.expect_request("/v1/auth/approle/login", method="POST").respond_with_handler(login)
+    logins = approle_logins(httpserver)
     httpserver.expect_request(MOUNTS).respond_with_json(
         {"data": {"path": "secret/", "type": "kv", "options": {"version": "2"}}}
     )
@@ -309,7 +232,7 @@ def test_403_with_dead_token_relogs_in_once_and_retries_once(httpserver):
     with VaultClient(httpserver.url_for("").rstrip("/"), auth=auth, retry=retry) as client, \
             pytest.raises(VaultPermissionError):
         client.get_secret(SECRET_PATH)
-    assert logins["n"] == 2
+    assert len(logins) == 2
     assert sum(1 for request, _ in httpserver.log if request.path == DATA) == 2
     assert recorded == []
 

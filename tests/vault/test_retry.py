@@ -19,9 +19,10 @@ from gds_vault import (
     VaultPermissionError,
     VaultSecretNotFoundError,
     VaultTimeoutError,
+    VaultTLSError,
     VaultUnavailableError,
 )
-from gds_vault.retry import is_retryable
+from gds_vault.retry import is_retryable, time_left
 
 
 class FakeTime:
@@ -148,16 +149,16 @@ def test_no_retries_policy_tries_once():
     assert recorded == []
 
 
-def test_deadline_stops_retries_that_would_start_after_it():
-    """No retry is scheduled when its wait would end past the deadline."""
+def test_deadline_shortens_the_last_wait_and_no_retry_starts_after_it():
+    """A wait that would end past the deadline is cut to end at it; then the policy stops."""
     time = FakeTime()
     retry = policy(time, attempts=50, initial_wait=1.0, max_wait=100.0, deadline=10.0)
     fn = Failing(*[unavailable() for _ in range(50)])
     with pytest.raises(VaultUnavailableError):
         retry.call("vault.read", fn)
-    # 1 + 2 + 4 = 7 s slept; the next wait (8 s) would end at 15 s, past the 10 s deadline.
-    assert time.slept == [1.0, 2.0, 4.0]
-    assert fn.calls == 4
+    # 1 + 2 + 4 = 7 s slept; the next wait (8 s) is cut to 3 s, so the last try is at 10 s.
+    assert time.slept == [1.0, 2.0, 4.0, 3.0]
+    assert fn.calls == 5
 
 
 def test_deadline_counts_time_spent_in_attempts():
@@ -245,15 +246,23 @@ def test_non_retryable_errors_are_raised_at_once(error, caplog):
     assert [r for r in caplog.records if r.name == "gds_vault.retry"] == []
 
 
-def test_connection_error_marked_not_retryable_is_not_retried():
-    """A connection error whose retryable flag was cleared (a TLS failure) is not retried."""
-    error = VaultConnectionError("certificate verify failed")
-    error.retryable = False
+def test_tls_error_is_a_connection_error_never_retried():
+    """VaultTLSError is a VaultConnectionError whose type says: not retryable."""
+    error = VaultTLSError("TLS verification failed for https://vault:8200")
+    assert isinstance(error, VaultConnectionError)
     time = FakeTime()
     fn = Failing(error)
-    with pytest.raises(VaultConnectionError):
+    with pytest.raises(VaultTLSError):
         policy(time, attempts=5, initial_wait=0.1).call("vault.read", fn)
     assert fn.calls == 1
+    assert time.slept == []
+
+
+def test_retryability_of_a_response_error_is_given_when_it_is_made():
+    """A status that retrying cannot fix (501) is told to the error's constructor."""
+    assert is_retryable(VaultUnavailableError("sealed", status_code=503))
+    assert not is_retryable(VaultUnavailableError("uninitialised", status_code=501, retryable=False))
+    assert "retryable" not in vars(VaultUnavailableError("x"))  # the class decides by default
 
 
 def test_is_retryable_follows_the_error_tree():
@@ -261,6 +270,7 @@ def test_is_retryable_follows_the_error_tree():
     assert is_retryable(VaultConnectionError("x"))
     assert is_retryable(VaultTimeoutError("x"))
     assert is_retryable(VaultUnavailableError("x"))
+    assert not is_retryable(VaultTLSError("x"))
     assert not is_retryable(VaultPermissionError("x"))
     assert not is_retryable(VaultSecretNotFoundError("x"))
     assert not is_retryable(RuntimeError("x"))
@@ -335,6 +345,8 @@ def test_one_error_when_giving_up(caplog):
         {"attempts": 2.5},
         {"attempts": True},
         {"attempts": "3"},
+        {"deadline": math.inf},
+        {"max_wait": math.inf},
         {"initial_wait": -0.1},
         {"max_wait": -1},
         {"multiplier": -2},
@@ -356,10 +368,48 @@ def test_bad_settings_are_config_errors(settings):
 
 
 def test_defaults_are_documented_values():
-    """Defaults: 4 attempts, 0.25 s doubling waits capped at 4 s, 0.25 s jitter, 30 s deadline."""
+    """Defaults: no attempt cap, 0.5 s doubling waits capped at 4 s, 0.5 s jitter, 30 s deadline."""
     retry = RetryPolicy()
-    assert (retry.attempts, retry.initial_wait, retry.multiplier) == (4, 0.25, 2.0)
-    assert (retry.max_wait, retry.jitter, retry.deadline) == (4.0, 0.25, 30.0)
+    assert (retry.attempts, retry.initial_wait, retry.multiplier) == (None, 0.5, 2.0)
+    assert (retry.max_wait, retry.jitter, retry.deadline) == (4.0, 0.5, 30.0)
+
+
+def test_default_schedule_uses_the_whole_deadline():
+    """The documented schedule: 0.5, 1, 2, then 4 s waits, the last cut to end at 30 s."""
+    assert list(RetryPolicy().waits()) == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 2.5]
+    assert list(RetryPolicy(attempts=4).waits()) == [0.5, 1.0, 2.0]
+
+
+def test_default_policy_retries_until_the_deadline():
+    """With the defaults a server that stays down is tried about 11 times over 30 s."""
+    time = FakeTime()
+    retry = dataclasses.replace(RetryPolicy(), sleep=time.sleep, clock=time.clock)
+    fn = Failing(*[VaultConnectionError("refused") for _ in range(100)])
+    with pytest.raises(VaultConnectionError):
+        retry.call("vault.read", fn)
+    assert sum(time.slept) == pytest.approx(30.0)
+    assert fn.calls == 1 + len(time.slept)
+    assert 9 <= fn.calls <= 11  # jitter makes the waits up to 0.5 s longer each
+    nominal = list(RetryPolicy().waits())
+    for slept, wait in zip(time.slept[:-1], nominal, strict=False):
+        assert wait <= slept < wait + 0.5
+
+
+@pytest.mark.parametrize(("outage", "at_most"), [(10.0, 14.5), (8.0, 12.5), (25.0, 29.5)])
+def test_default_policy_rides_out_an_outage(outage, at_most):
+    """A server down for 8, 10 or 25 s is ridden out: the call succeeds within about one
+    wait (4 s + jitter) of its return, with one WARNING per retry."""
+    time = FakeTime()
+    start = time.now
+
+    def flaky() -> str:
+        if time.now - start < outage:
+            raise VaultConnectionError("connection refused")
+        return "ok"
+
+    retry = dataclasses.replace(RetryPolicy(), sleep=time.sleep, clock=time.clock)
+    assert retry.call("vault.read", flaky) == "ok"
+    assert outage <= time.now - start <= at_most
 
 
 def test_policy_is_frozen_and_replaceable():
@@ -369,7 +419,7 @@ def test_policy_is_frozen_and_replaceable():
         retry.attempts = 10  # type: ignore[misc]
     variant = dataclasses.replace(retry, attempts=10)
     assert variant.attempts == 10
-    assert retry.attempts == 4
+    assert retry.attempts is None
     with pytest.raises(VaultConfigError):
         dataclasses.replace(retry, attempts=0)
 
@@ -380,7 +430,7 @@ def test_policies_compare_by_settings_not_seams():
     assert RetryPolicy(attempts=2) == RetryPolicy(attempts=2, sleep=recorded.append)
     assert RetryPolicy(attempts=2) != RetryPolicy(attempts=3)
     assert "sleep" not in repr(RetryPolicy())
-    assert "attempts=4" in repr(RetryPolicy())
+    assert "attempts=None" in repr(RetryPolicy())
 
 
 def test_call_passes_through_the_return_value():
@@ -409,3 +459,118 @@ def test_no_retries_policy_logs_nothing(caplog):
     with pytest.raises(VaultUnavailableError):
         RetryPolicy.no_retries().call("vault.token.lookup", Failing(unavailable()))
     assert [r for r in caplog.records if r.name == "gds_vault.retry"] == []
+
+
+def test_warning_without_an_attempt_cap_says_how_long_is_left(caplog):
+    """Without a cap the WARNING names the attempt and the time left before the deadline."""
+    caplog.set_level(logging.WARNING, logger="gds_vault.retry")
+    time = FakeTime()
+    retry = policy(time, attempts=None, initial_wait=0.5, deadline=30.0)
+    retry.call("vault.read", Failing(VaultConnectionError("connection refused")))
+    (record,) = [r for r in caplog.records if r.name == "gds_vault.retry"]
+    message = record.getMessage()
+    assert "attempt 1 failed" in message
+    assert "30.0 s left before the deadline" in message
+    assert record.exc_info is None  # no traceback in a retry warning
+
+
+# -- one deadline per operation ---------------------------------------------------------------
+
+
+def test_nested_retries_share_one_deadline_and_do_not_multiply():
+    """A login retried inside a read that is itself retried ends by one deadline (plus the
+    last attempt's work), and the outer loop does not retry what the inner gave up on."""
+    time = FakeTime()
+    retry = policy(time, initial_wait=1.0, max_wait=4.0, deadline=20.0)
+    login = Failing(*[VaultConnectionError("refused") for _ in range(100)], work=0.5, time=time)
+    reads = []
+
+    def read() -> object:
+        reads.append(time.now)
+        return retry.call("vault.login", login)
+
+    start = time.now
+    with pytest.raises(VaultConnectionError):
+        retry.call("vault.read", read)
+    assert time.now - start <= 20.0 + 0.5  # the deadline plus one attempt's work
+    assert len(reads) == 1  # the read was not retried around a login that gave up
+    assert login.calls >= 6
+
+
+def test_nested_attempt_caps_do_not_multiply():
+    """An inner loop that gave up after its 3 attempts is not run again by the outer loop."""
+    time = FakeTime()
+    retry = policy(time, attempts=3, initial_wait=0.1, deadline=60.0)
+    inner = Failing(*[unavailable() for _ in range(20)])
+    with pytest.raises(VaultUnavailableError):
+        retry.call("vault.read", lambda: retry.call("vault.login", inner))
+    assert inner.calls == 3
+
+
+def test_operation_gives_sequential_calls_one_deadline():
+    """Inside operation(), a later call gets only what is left of the operation's deadline."""
+    time = FakeTime()
+    retry = policy(time, initial_wait=4.0, max_wait=4.0, deadline=10.0)
+    first = Failing(unavailable(), unavailable())  # 8 s of waits, then success
+    second = Failing(*[unavailable() for _ in range(10)])
+    with retry.operation("vault.get_secret"):
+        assert retry.call("vault.login", first) == "ok"
+        assert time_left() == pytest.approx(2.0)
+        with pytest.raises(VaultUnavailableError):
+            retry.call("vault.read", second)
+    assert time.slept == [4.0, 4.0, 2.0]  # the read's one wait is cut to the 2 s left
+    assert second.calls == 2
+    assert time_left() is None  # the operation is over
+
+
+def test_operation_opened_inside_another_joins_it():
+    """A nested operation keeps the outer deadline, even from a policy with a longer one."""
+    time = FakeTime()
+    outer = policy(time, deadline=5.0)
+    inner = policy(time, deadline=500.0)
+    with outer.operation("snowflake.connect"):
+        time.now += 3.0
+        with inner.operation("vault.get_secret"):
+            assert time_left() == pytest.approx(2.0)
+        assert time_left() == pytest.approx(2.0)
+
+
+def test_operations_belong_to_their_thread():
+    """An operation in one thread does not limit calls made in another."""
+    import threading
+
+    time = FakeTime()
+    retry = policy(time, deadline=5.0)
+    seen: list[float | None] = []
+    with retry.operation("vault.read"):
+        time.now += 4.0
+        thread = threading.Thread(target=lambda: seen.append(time_left()))
+        thread.start()
+        thread.join()
+    assert seen == [None]
+
+
+# -- Ctrl-C ------------------------------------------------------------------------------------
+
+
+def test_ctrl_c_during_a_wait_stops_at_once():
+    """KeyboardInterrupt raised in a retry wait propagates; no further attempt is made."""
+
+    def interrupted(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    retry = RetryPolicy(sleep=interrupted)
+    fn = Failing(*[VaultConnectionError("refused") for _ in range(5)])
+    with pytest.raises(KeyboardInterrupt):
+        retry.call("vault.read", fn)
+    assert fn.calls == 1
+
+
+def test_ctrl_c_during_an_attempt_is_never_retried():
+    """KeyboardInterrupt from an attempt is re-raised, even by a predicate that says yes."""
+    time = FakeTime()
+    fn = Failing(VaultConnectionError("refused"), KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        policy(time, initial_wait=0.1).call("vault.read", fn, retry_if=lambda exc: True)
+    assert fn.calls == 2
+    assert time.slept == [0.1]

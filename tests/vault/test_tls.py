@@ -23,6 +23,7 @@ from gds_vault import (
     VaultConfigError,
     VaultConnectionError,
     VaultInsecureWarning,
+    VaultTLSError,
 )
 
 SECRET_PATH = "secret/tls/app"
@@ -75,6 +76,7 @@ def test_untrusted_server_is_rejected_with_advice_and_not_retried(build, sleeps,
     message = str(info.value)
     assert "VAULT_CACERT" in message
     assert "TLS" in message
+    assert type(info.value) is VaultTLSError  # never retried: its type says so
     assert info.value.retryable is False
     assert sleeps == []
     assert not caplog.records
