@@ -32,7 +32,12 @@ def __getattr__(name: str) -> Any:
     # Airflow loads get_provider_info while it configures itself; importing the hook
     # (Airflow, the Snowflake provider, pandas...) must wait until someone asks for it.
     if name == "VaultSnowflakeHook":
-        from gds_snowflake.airflow._hook import VaultSnowflakeHook
-
+        try:
+            from gds_snowflake.airflow._hook import VaultSnowflakeHook
+        except ImportError as missing:
+            raise ImportError(
+                "VaultSnowflakeHook needs Apache Airflow and its Snowflake provider: "
+                f"pip install 'gds-vault-snowflake[airflow]' ({missing})"
+            ) from missing
         return VaultSnowflakeHook
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

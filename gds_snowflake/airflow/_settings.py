@@ -102,10 +102,12 @@ class HookSettings:
         which warehouse, role... to use (VAULT_* still configure the Vault client).
         """
         arguments: dict[str, Any] = {"secret_path": self.secret_path, "environ": {}}
-        for name in (*OVERRIDABLE, "host", "port", "protocol", "session_parameters"):
+        for name in (*OVERRIDABLE, "host", "port", "protocol"):
             value = getattr(self, name)
             if value is not None:
                 arguments[name] = value
+        if self.session_parameters is not None:
+            arguments["session_parameters"] = dict(self.session_parameters)
         return arguments
 
     def conn_params(self) -> dict[str, Any]:
