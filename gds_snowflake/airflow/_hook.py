@@ -190,6 +190,8 @@ class VaultSnowflakeHook(SnowflakeHook):
 
     # -- DataFrames through the engine (pandas warns about raw DB-API connections) ------
     def _get_pandas_df(self, sql: Any, parameters: Any = None, **kwargs: Any) -> Any:
+        if not _sqlalchemy_2():
+            return super()._get_pandas_df(sql, parameters, **kwargs)
         from pandas.io import sql as psql
 
         engine = self.get_sqlalchemy_engine()
@@ -201,6 +203,11 @@ class VaultSnowflakeHook(SnowflakeHook):
     def _get_pandas_df_by_chunks(
         self, sql: Any, parameters: Any = None, *, chunksize: int, **kwargs: Any
     ) -> Iterator[Any]:
+        if not _sqlalchemy_2():
+            yield from super()._get_pandas_df_by_chunks(
+                sql, parameters, chunksize=chunksize, **kwargs
+            )
+            return
         from pandas.io import sql as psql
 
         engine = self.get_sqlalchemy_engine()
@@ -210,3 +217,11 @@ class VaultSnowflakeHook(SnowflakeHook):
             )
         finally:
             engine.dispose()
+
+
+def _sqlalchemy_2() -> bool:
+    """pandas 2.2+ reads through SQLAlchemy 2 engines only; Airflow 2 pins SQLAlchemy 1.4,
+    and there DataFrames go through get_conn() as in DbApiHook (pandas then warns)."""
+    import sqlalchemy
+
+    return int(sqlalchemy.__version__.split(".", 1)[0]) >= 2
