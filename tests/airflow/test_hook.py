@@ -186,8 +186,9 @@ def test_get_conn_is_the_reauthenticating_connection(orders_user, use_connection
 
 
 def test_dataframes_and_engine_come_through_the_vault_engine(orders_user, use_connection):
-    """get_pandas_df and get_sqlalchemy_engine use gds_snowflake's engine: no credential in
-    its URL, no pandas warning about raw DB-API connections, a pool that survives expiry."""
+    """get_pandas_df (whole or in chunks) and get_sqlalchemy_engine use gds_snowflake's
+    engine: no credential in its URL, no pandas warning about raw DB-API connections, a pool
+    that survives expiry."""
     import sqlalchemy as sa
 
     hook = use_connection(orders_user)()
@@ -200,6 +201,8 @@ def test_dataframes_and_engine_come_through_the_vault_engine(orders_user, use_co
         )
     assert frame["region"].tolist() == ["EU", "US"]
     assert [float(v) for v in frame["revenue"]] == [15.75, 99.99]
+    chunks = list(hook.get_pandas_df_by_chunks("select id from orders order by id", chunksize=3))
+    assert [chunk["id"].tolist() for chunk in chunks] == [[1, 2, 3], [4]]
     engine = hook.get_sqlalchemy_engine(engine_kwargs={"pool_size": 1})
     try:
         assert str(engine.url) == "snowflake://"
