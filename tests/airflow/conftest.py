@@ -157,10 +157,13 @@ class AirflowHome:
             )
         return process.returncode, output
 
-    def task_logs(self) -> str:
-        """Every task log file written so far, concatenated."""
-        files = sorted(self.logs.rglob("*.log")) if self.logs.exists() else []
-        return "\n".join(f.read_text(encoding="utf-8", errors="replace") for f in files)
+    def task_logs(self, dag_id: str) -> dict[str, str]:
+        """The task log files of a DAG's runs so far, by task id (attempts concatenated)."""
+        logs: dict[str, str] = {}
+        for path in sorted(self.logs.glob(f"dag_id={dag_id}/*/task_id=*/*.log")):
+            task_id = path.parent.name.removeprefix("task_id=")
+            logs[task_id] = logs.get(task_id, "") + path.read_text(encoding="utf-8")
+        return logs
 
 
 def stop(process: subprocess.Popen[Any]) -> None:
