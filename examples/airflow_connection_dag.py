@@ -23,8 +23,7 @@ and its first connection logs in to Vault with the process-wide client: three Va
 requests (the AppRole login, the KV mount lookup, the secret read), then the secret
 is cached (GDS_VAULT_CACHE_TTL, 300 s) and the token reused. Each ``hook.run``,
 ``get_records``, ``get_first`` or operator execution opens one Snowflake connection,
-as SnowflakeHook does: one Snowflake login, no further Vault request while cached. Set
-GDS_VAULT_TOKEN_CACHE on the workers to share the Vault token between task processes.
+as SnowflakeHook does: one Snowflake login, no further Vault request while cached.
 
 A session that expires during a long task (a connection kept from
 ``hook.get_conn()``) logs in again by itself and re-runs the statement that failed;
