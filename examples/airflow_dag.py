@@ -25,13 +25,19 @@ rather than reuse (and later log out) the parent's.
 
 Logins per task. Inside one task process, ``get_snowflake_connection()`` without
 ``vault_client`` uses the process-wide default client: the first call logs in to Vault
-(one AppRole or JWT login) and reads the secret (one read, then cached for
-GDS_VAULT_CACHE_TTL, 300 s); every connection costs one Snowflake login. So a task that
-opens one connection costs 1 Vault login + 1 Vault read + 1 Snowflake login; opening
-three connections in the task still costs 1 Vault login and 1 read. Airflow's own
-``retries`` re-run the whole task in a new process: one more of each per try. A
+(one AppRole or JWT login), looks up the secret's KV mount (one request, remembered)
+and reads the secret (one read, then cached for GDS_VAULT_CACHE_TTL, 300 s); every
+connection costs one Snowflake login. So a task that opens one connection costs three
+Vault requests (login, mount lookup, read) + 1 Snowflake login; opening three
+connections in the task still costs those three Vault requests. Airflow's own
+``retries`` re-run the whole task in a new process: the same again per try. A
 Snowflake session that expires during a long task is renewed by the connection itself
 (one more Snowflake login, no Vault call), and the failed statement re-run.
+
+Through an Airflow connection instead. ``airflow_connection_dag.py`` is this DAG's
+connection-based form: a ``gds_snowflake`` connection names the secret, and
+``SQLExecuteQueryOperator(conn_id=...)`` and ``VaultSnowflakeHook`` use it, with the
+same costs per task.
 
 Without Airflow installed this file still imports (the tests do that and run the task
 bodies directly): the decorators below then leave the functions as they are.

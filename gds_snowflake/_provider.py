@@ -162,6 +162,11 @@ class SnowflakeConnectionProvider:
         kwargs.update(self.overrides)
         kwargs.update(self.connect_kwargs)
         kwargs.update(extra)
+        # The connector keeps the session_parameters dict it is given and writes into it
+        # (AUTOCOMMIT, TIMEZONE, the server's values): each login gets its own copy, or
+        # the next login (after an expiry, or the next connection) would send those back.
+        if isinstance(kwargs.get("session_parameters"), Mapping):
+            kwargs["session_parameters"] = dict(kwargs["session_parameters"])
         if not kwargs.get("account"):
             raise SnowflakeConfigError(
                 f"No Snowflake account: add an 'account' field to {self.secret_path}, set "

@@ -3,8 +3,9 @@
 Scripts run as subprocesses configured only by the environment, as they would be in
 production (VAULT_*, SNOWFLAKE_VAULT_PATH), plus EXAMPLE_SNOWFLAKE_CONNECT_ARGS, which
 points them at the double. The notebook's code cells run in-process in order, with the
-session expired before the cells tagged ``after-idle``. The Airflow DAG is imported
-without Airflow (not a dependency) and its task bodies are called directly. The key
+session expired before the cells tagged ``after-idle``. The Airflow DAGs are imported
+without Airflow (not a dependency of these tests) and the function-based one's task bodies
+are called directly; tests/airflow/ runs both under real Airflow. The key
 rotation runbook's rehearsal test is run as written.
 """
 
@@ -30,6 +31,7 @@ from gds_snowflake.testing import SnowflakeTestUser
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DAG_FILE = EXAMPLES / "airflow_dag.py"
+CONNECTION_DAG_FILE = EXAMPLES / "airflow_connection_dag.py"
 DAY = dt.date(2024, 6, 30)
 
 pytestmark = pytest.mark.timeout(60)
@@ -276,11 +278,12 @@ def _load_dag() -> ModuleType:
     return module
 
 
-def test_dag_file_parses_cheaply_without_airflow():
-    """Parsing the DAG file, as the scheduler does, imports no gds_snowflake, no connector."""
+@pytest.mark.parametrize("dag_file", [DAG_FILE, CONNECTION_DAG_FILE], ids=lambda p: p.name)
+def test_dag_file_parses_cheaply_without_airflow(dag_file):
+    """Parsing a DAG file, as the scheduler does, imports no gds_snowflake, no connector."""
     code = (
         "import importlib.util, sys; "
-        f"spec = importlib.util.spec_from_file_location('dag', {str(DAG_FILE)!r}); "
+        f"spec = importlib.util.spec_from_file_location('dag', {str(dag_file)!r}); "
         "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
         "heavy = ('airflow', 'gds_snowflake', 'gds_vault', 'snowflake.connector', 'requests', "
         "'cryptography'); print(sorted(m for m in heavy if m in sys.modules), module.dag)"
@@ -292,7 +295,8 @@ def test_dag_file_parses_cheaply_without_airflow():
 
 
 def test_dag_task_bodies_and_logins_per_task(orders, monkeypatch):
-    """A task counts orders; per task process: 1 Vault login and read, 1 Snowflake login."""
+    """A task counts orders; per task process: 3 Vault requests (login, mount lookup, read),
+    1 Snowflake login, as the DAG's docstring says."""
     orders.apply_env(monkeypatch)  # a fresh default client, as in a new task process
     monkeypatch.setenv("EXAMPLE_SNOWFLAKE_CONNECT_ARGS", json.dumps(orders.connect_kwargs()))
     dag_module = _load_dag()
@@ -302,8 +306,11 @@ def test_dag_task_bodies_and_logins_per_task(orders, monkeypatch):
     mark, logins = orders.vault.mark(), orders.login_count
 
     assert check_not_empty(count_orders(ds=DAY.isoformat())) == 3
-    assert len(orders.vault.requests_since(mark, "auth/approle/login")) == 1
-    assert len(orders.vault.requests_since(mark, secret)) == 1
+    assert [entry["request"]["path"] for entry in orders.vault.requests_since(mark)] == [
+        "auth/approle/login",
+        "sys/internal/ui/mounts/" + orders.secret_path,
+        secret,
+    ]
     assert orders.login_count == logins + 1
 
     # A second connection in the same process: no Vault call, one Snowflake login.

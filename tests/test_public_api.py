@@ -53,11 +53,13 @@ def test_error_tree():
 
 
 def test_imports_are_cheap():
-    """Importing either package imports no HTTP, retry, crypto, connector, SQLAlchemy or pandas."""
+    """Importing either package imports no HTTP, retry, crypto, connector, SQLAlchemy, pandas
+    or Airflow."""
     code = (
         "import sys, gds_vault, gds_snowflake; "
         "heavy = [m for m in ('requests', 'tenacity', 'cryptography', 'snowflake.connector', "
-        "'sqlalchemy', 'pandas') if m in sys.modules]; print(heavy)"
+        "'sqlalchemy', 'pandas', 'airflow', 'gds_snowflake.airflow') if m in sys.modules]; "
+        "print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

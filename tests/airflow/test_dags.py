@@ -1,0 +1,193 @@
+"""``airflow dags test`` on the example DAGs and a test DAG, against OpenBao and the double.
+
+Each run is a real Airflow 3 process (the CLI in a subprocess) with its own
+AIRFLOW_HOME, the connection in ``AIRFLOW_CONN_SF_VAULT`` and the VAULT_* variables of a
+test AppRole. What Vault and Snowflake saw is counted on the servers: OpenBao's audit
+log and the double's login counts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gds_snowflake.testing import SnowflakeTestUser
+
+from .conftest import (
+    AIRFLOW_INSTALLED,
+    CONN_ID,
+    DAY,
+    SKIP_REASON,
+    AirflowHome,
+    connection_json,
+    stop,
+)
+
+if not AIRFLOW_INSTALLED:
+    pytest.skip(SKIP_REASON, allow_module_level=True)
+
+pytestmark = pytest.mark.timeout(240)
+
+# A Vault or OpenBao token (s.xxx, hvs.xxx, b., r.): the task processes log in with their
+# own, which this process never sees.
+_VAULT_TOKEN = re.compile(r"\b(?:hv)?[sbr]\.[A-Za-z0-9]{20,}")
+
+
+def _vault_env(user: SnowflakeTestUser) -> dict[str, str]:
+    return {k: v for k, v in user.env().items() if k.startswith("VAULT_")}
+
+
+def _secrets_of(user: SnowflakeTestUser) -> list[str]:
+    """Every credential the task could have met: AppRole secret_id, the key's PEM lines."""
+    pem_lines = [
+        line
+        for line in user.secret["private_key"].splitlines()
+        if line and not line.startswith("-----")
+    ]
+    return [user.secret_id, *pem_lines]
+
+
+def _assert_no_secret(text: str, user: SnowflakeTestUser, where: str, watch: Any) -> None:
+    """No credential of the user, no Vault token; and the suite's hygiene check gets the text,
+    so every secret registered this session (other users', OpenBao's) is looked for too."""
+    for value in _secrets_of(user):
+        assert value not in text, f"a credential of {user.name} appears in {where}"
+    assert not _VAULT_TOKEN.search(text), f"something like a Vault token appears in {where}"
+    watch.texts.append((where, text))
+
+
+def _vault_requests(user: SnowflakeTestUser, mark: int) -> dict[str, int]:
+    """Vault requests since mark, by kind: approle logins, mount lookups, secret reads."""
+    mount, path = user.secret_path.split("/", 1)
+    counts = {"login": 0, "mount lookup": 0, "read": 0, "other": 0}
+    for entry in user.vault.requests_since(mark):
+        request_path = entry["request"]["path"]
+        if request_path == "auth/approle/login":
+            counts["login"] += 1
+        elif request_path.startswith("sys/internal/ui/mounts/"):
+            counts["mount lookup"] += 1
+        elif request_path == f"{mount}/data/{path}":
+            counts["read"] += 1
+        else:
+            counts["other"] += 1
+    return counts
+
+
+def _revenue(user: SnowflakeTestUser) -> list[tuple[Any, ...]]:
+    with user.connect() as conn:
+        rows = conn.cursor().execute(
+            "select region, orders, revenue from daily_revenue where run_date = %s order by region",
+            (DAY,),
+        )
+        return [(region, int(n), float(revenue)) for region, n, revenue in rows.fetchall()]
+
+
+def test_example_dag_under_the_local_executor(
+    airflow_home: AirflowHome, api_server: str, orders_user: SnowflakeTestUser, secret_hygiene
+):
+    """The connection-based example runs task by task in LocalExecutor processes: the
+    operator and the hook work, each task costs 3 Vault requests and 1 Snowflake login,
+    and no credential or token reaches Airflow's task logs."""
+    env = {
+        **_vault_env(orders_user),
+        f"AIRFLOW_CONN_{CONN_ID.upper()}": connection_json(
+            orders_user, session_parameters={"QUERY_TAG": "gds-airflow-test"}
+        ),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": api_server,
+    }
+    mark, logins = orders_user.vault.mark(), orders_user.login_count
+    started = time.monotonic()
+    code, output = airflow_home.airflow(
+        "dags", "test", "--use-executor", "snowflake_revenue_by_connection", DAY, env=env
+    )
+    assert code == 0, output[-6000:]
+    print(f"LocalExecutor run: {time.monotonic() - started:.1f} s")
+
+    # Two tasks, two processes: each logs in to Vault, finds the mount, reads once, and
+    # opens one Snowflake connection.
+    assert _vault_requests(orders_user, mark) == {
+        "login": 2,
+        "mount lookup": 2,
+        "read": 2,
+        "other": 0,
+    }
+    assert orders_user.login_count == logins + 2
+    assert _revenue(orders_user) == [("EU", 2, 15.75), ("US", 1, 99.99)]
+    logs = airflow_home.task_logs("snowflake_revenue_by_connection")
+    assert set(logs) == {"rebuild_daily_revenue", "revenue_report"}
+    for task_id, text in logs.items():
+        assert f"Connected to Snowflake as {orders_user.name}" in text, task_id
+        _assert_no_secret(text, orders_user, f"the task log of {task_id}", secret_hygiene)
+    assert "delete from daily_revenue" in logs["rebuild_daily_revenue"]
+    _assert_no_secret(output, orders_user, "the output of airflow dags test", secret_hygiene)
+
+
+def test_session_expiring_in_the_middle_of_a_task(
+    airflow_home: AirflowHome, orders_user: SnowflakeTestUser, tmp_path: Path, secret_hygiene
+):
+    """A session that expires while a task holds its connection logs in again by itself:
+    the task's next statement works, with one more Snowflake login and no Vault request."""
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    env = {
+        **_vault_env(orders_user),
+        f"AIRFLOW_CONN_{CONN_ID.upper()}": connection_json(orders_user),
+        "GDS_TEST_READY": str(ready),
+        "GDS_TEST_GO": str(go),
+    }
+    process = airflow_home.start("dags", "test", "gds_mid_task_expiry", DAY, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            assert process.poll() is None, process.communicate()[0][-6000:]
+            assert time.monotonic() < deadline, "the task never reached its first query"
+            time.sleep(0.05)
+        logins_before = orders_user.login_count
+        assert orders_user.expire_sessions() >= 1
+        mark = orders_user.vault.mark()
+        go.write_text("go", encoding="utf-8")
+        output, _ = process.communicate(timeout=120)
+    finally:
+        stop(process)
+    assert process.returncode == 0, output[-6000:]
+    [line] = [line for line in output.splitlines() if "MID_TASK_RESULT " in line]
+    seen = json.loads(line.split("MID_TASK_RESULT ", 1)[1].split("[", 1)[0].strip())
+    assert seen == {"before": 4, "after": 3, "get_first": 4, "reconnects": 1}
+    # The re-login, get_first's own connection and the operator's: three logins.
+    assert orders_user.login_count == logins_before + 3
+    # One task process for the whole `dags test` run: Vault's token and secret are cached.
+    assert orders_user.vault.requests_since(mark) == []
+    assert "is no longer valid" in output
+    assert "logging in again" in output
+    _assert_no_secret(output, orders_user, "the output of airflow dags test", secret_hygiene)
+
+
+def test_function_form_example_dag(
+    airflow_home: AirflowHome, orders_user: SnowflakeTestUser, secret_hygiene
+):
+    """The function-based example (get_snowflake_connection in a TaskFlow task) runs too."""
+    env = {
+        **orders_user.env(),
+        "EXAMPLE_SNOWFLAKE_CONNECT_ARGS": json.dumps(
+            {
+                k: v
+                for k, v in orders_user.connect_kwargs().items()
+                if k in ("host", "port", "protocol")
+            }
+        ),
+    }
+    mark = orders_user.vault.mark()
+    code, output = airflow_home.airflow("dags", "test", "snowflake_orders_check", DAY, env=env)
+    assert code == 0, output[-6000:]
+    assert _vault_requests(orders_user, mark) == {
+        "login": 1,
+        "mount lookup": 1,
+        "read": 1,
+        "other": 0,
+    }
+    _assert_no_secret(output, orders_user, "the output of airflow dags test", secret_hygiene)
