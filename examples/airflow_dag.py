@@ -25,7 +25,9 @@ rather than reuse (and later log out) the parent's.
 
 Logins per task. Inside one task process, ``get_snowflake_connection()`` without
 ``vault_client`` uses the process-wide default client: the first call logs in to Vault
-(one AppRole or JWT login), looks up the secret's KV mount (one request, remembered)
+(one AppRole or JWT login; with GDS_VAULT_TOKEN_CACHE set on the worker, the first task
+on the host does that login and later tasks skip it, see "Token cache" below), looks up
+the secret's KV mount (one request, remembered)
 and reads the secret (one read, then cached for GDS_VAULT_CACHE_TTL, 300 s); every
 connection costs one Snowflake login. So a task that opens one connection costs three
 Vault requests (login, mount lookup, read) + 1 Snowflake login; opening three
@@ -33,6 +35,18 @@ connections in the task still costs those three Vault requests. Airflow's own
 ``retries`` re-run the whole task in a new process: the same again per try. A
 Snowflake session that expires during a long task is renewed by the connection itself
 (one more Snowflake login, no Vault call), and the failed statement re-run.
+
+Token cache. Set GDS_VAULT_TOKEN_CACHE on the workers (for example
+``GDS_VAULT_TOKEN_CACHE=~/.cache/gds-vault`` in the worker's environment: a directory on
+local disk that only the Airflow user can reach) and the task processes of one worker
+host share one Vault token. The first task logs in and writes the token, and the KV
+mount table, to 0600 files there. Later tasks take them and cost one Vault request each,
+the secret read, instead of three (login, mount lookup, read). Tasks starting together
+cause one login between them: the others wait on a file lock. A renewal by any task is
+written back, and a token Vault refuses costs the task that finds it one login, which it
+writes back. No file ever holds the secret_id. With the KubernetesExecutor every task
+is a pod of its own and there is no one to share with, so leave it unset there. See the
+README, "One Vault login per host".
 
 Through an Airflow connection instead. ``airflow_connection_dag.py`` is this DAG's
 connection-based form: a ``gds_snowflake`` connection names the secret, and
