@@ -287,8 +287,14 @@ _stores_lock = threading.Lock()
 
 
 def store_for(client: VaultClient, layout: SecretLayout) -> CredentialStore:
-    """The shared store for a client and layout, so connections share parsed keys."""
+    """The shared store for a client and layout, so connections share parsed keys.
+
+    The stores of clients closed since are dropped here, with the passwords and keys
+    they parsed: a closed client's credentials are not kept for its lifetime.
+    """
     with _stores_lock:
+        for closed in [known for known in list(_stores) if getattr(known, "closed", False)]:
+            del _stores[closed]
         per_client = _stores.setdefault(client, {})
         store = per_client.get(layout)
         if store is None:

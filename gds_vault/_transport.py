@@ -244,8 +244,13 @@ class Transport:
                 "points at Vault itself, not at a proxy or another service."
             ) from None
         except OSError as exc:
-            # Raised by requests before sending: a CA or client certificate file it was
-            # given is gone (removed under a running client, e.g. by a tmp cleaner).
+            if type(exc) is not OSError or exc.errno is not None:
+                raise VaultConnectionError(
+                    f"Could not reach Vault at {server} ({transport_reason(exc)}); check "
+                    "VAULT_ADDR and that the server is running and reachable from here."
+                ) from exc
+            # requests' own OSError, before sending: a CA or client certificate file it
+            # was given is gone (removed under a running client, e.g. by a tmp cleaner).
             raise VaultConfigError(
                 f"A TLS file the client was set up with can no longer be read ({exc}): "
                 "check VAULT_CACERT / VAULT_CAPATH and VAULT_CLIENT_CERT / VAULT_CLIENT_KEY, "

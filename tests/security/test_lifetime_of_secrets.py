@@ -21,7 +21,7 @@ import warnings
 import pytest
 
 from gds_snowflake import SecretLayout, get_snowflake_connection
-from gds_snowflake._credentials import parse_secret, read_fields
+from gds_snowflake._credentials import _stores, parse_secret, read_fields, store_for
 from gds_snowflake._keys import load_private_key
 from gds_vault import (
     AppRoleAuth,
@@ -227,3 +227,15 @@ def test_connection_forwards_only_the_connectors_public_api(world, rsa_key):  # 
             pickle.dumps(conn)
     finally:
         conn.close()
+
+
+def test_parsed_credentials_of_a_closed_client_are_dropped(world, rsa_key):  # noqa: F811
+    """The decrypted key gds_snowflake parsed for a client is dropped once that client is
+    closed (at the next connection made with any client), not kept while it lives."""
+    _, path = world.user(key=rsa_key)
+    client = world.client()
+    get_snowflake_connection(path, vault_client=client, **world.connect_kwargs()).close()
+    assert client in _stores
+    client.close()
+    store_for(world.client(), SecretLayout())
+    assert client not in _stores
