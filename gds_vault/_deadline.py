@@ -13,7 +13,8 @@ What this relies on, beyond public API (``urllib3>=1.26.5,<3`` is declared for i
 tests/vault/test_deadline.py fails naming the piece that changed):
 
 - requests' ``HTTPAdapter.poolmanager`` is a urllib3 ``PoolManager`` that picks the pool
-  class for a scheme from ``pool_classes_by_scheme``;
+  class for a scheme from ``pool_classes_by_scheme``, and ``HTTPAdapter.proxy_manager_for``
+  returns the urllib3 ``ProxyManager`` (a ``PoolManager``) it uses for a proxy;
 - a urllib3 pool builds its connections from its ``ConnectionCls``, an
   ``http.client.HTTPConnection`` subclass;
 - ``http.client`` reads the status line, the headers and the body through the file that
@@ -194,3 +195,16 @@ def install(session: Any) -> None:
         }
     for adapter in session.adapters.values():
         adapter.poolmanager.pool_classes_by_scheme = dict(_pool_classes)
+        # Through an HTTP(S) proxy (HTTPS_PROXY...) requests makes a ProxyManager per proxy,
+        # on first use: its pools get the same classes. SOCKS managers keep theirs.
+        adapter.proxy_manager_for = _bounding_proxy_managers(adapter.proxy_manager_for)
+
+
+def _bounding_proxy_managers(make: Any) -> Any:
+    def proxy_manager_for(proxy: str, **kwargs: Any) -> Any:
+        manager = make(proxy, **kwargs)
+        if _pool_classes is not None and not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = dict(_pool_classes)
+        return manager
+
+    return proxy_manager_for

@@ -131,6 +131,30 @@ def test_compressed_answer_is_refused_before_inflating(raw_server):
         health_of(server)
 
 
+def test_limit_holds_through_an_http_proxy(raw_server, monkeypatch):
+    """Through an HTTP proxy (HTTP_PROXY; here the raw server poses as one and answers
+    itself) the limit holds as well: the proxy's connection pools are bounded too."""
+    server = RawServer(
+        "HTTP/1.1 200 OK\nContent-Type: application/json\nContent-Length: 838860800",
+        [b'{"initialized": true'],
+        hold=True,
+    )
+    raw_server.append(server)
+    monkeypatch.setenv("HTTP_PROXY", server.addr)
+    monkeypatch.setenv("http_proxy", server.addr)
+    # 127.0.0.2 is loopback (no plain-HTTP warning) but not in NO_PROXY: it goes via the proxy.
+    with (
+        VaultClient(
+            "http://127.0.0.2:9",
+            auth=TokenAuth("hvs.unused-token"),
+            timeout=3.0,
+            retry=RetryPolicy.no_retries(),
+        ) as client,
+        pytest.raises(VaultResponseError, match="16 MiB"),
+    ):
+        client.health()
+
+
 def test_answer_just_under_the_limit_is_read(raw_server):
     """The limit is not a cut-off for ordinary large answers: 15 MiB is read and parsed."""
     body = padded_health(15 * MIB)
