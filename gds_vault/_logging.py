@@ -66,12 +66,13 @@ def register_secret(value: object) -> None:
     if not isinstance(value, str) or len(value) < _MIN_REGISTERED_LENGTH:
         return
     with _registered_lock:
-        known = value in _registered
-        if known and next(reversed(_registered)) == value:
-            return  # already the most recent: the common case of a repeated login
-        if known:
+        if value in _registered:
+            # Known: only its place in the order changes (the values masked do not), so
+            # this is two dict operations, cheap enough to do at every use.
             del _registered[value]
-        elif len(_registered) >= _MAX_REGISTERED:
+            _registered[value] = None
+            return
+        if len(_registered) >= _MAX_REGISTERED:
             del _registered[next(iter(_registered))]  # the one registered longest ago
         _registered[value] = None
         _snapshot = tuple(_registered)
