@@ -30,12 +30,25 @@ logger = logging.getLogger(__name__)
 
 MAX_STATEMENT_RERUNS = 2  # re-runs of one statement after re-authentication
 
+# Forwarding stops at the connector's public API: its private attributes hold the
+# password, the decrypted private key and tokens (``_password``, ``_private_key``...).
+# The exceptions are the private names the connector's own helpers use on the object
+# they are given (snowflake.connector.pandas_tools.write_pandas), which hold no secret.
+_CONNECTION_INTERNALS_FOR_HELPERS = frozenset({"_session_parameters"})
+_CURSOR_INTERNALS_FOR_HELPERS = frozenset({"_upload", "_log_telemetry_job_data"})
+
+
+def _forwarded(name: str, allowed: frozenset[str]) -> bool:
+    return not name.startswith("_") or name in allowed
+
 
 class VaultSnowflakeConnection:
     """Behaves like ``snowflake.connector.SnowflakeConnection``; survives expiry.
 
     Made by :func:`get_snowflake_connection` / :class:`SnowflakeConnectionProvider`;
-    ``opener`` opens a raw connection with current credentials from Vault.
+    ``opener`` opens a raw connection with current credentials from Vault. It forwards the
+    connector's public API only (never ``_password`` or ``_private_key``) and refuses to
+    be pickled.
     """
 
     def __init__(self, opener: Callable[[], Any], *, describe: str, autocommit: bool | None):
@@ -159,10 +172,20 @@ class VaultSnowflakeConnection:
             self.close()
 
     def __getattr__(self, name: str) -> Any:
-        # Everything else (session_id, account, user, sfqid helpers...) is the connector's.
-        if name.startswith("__"):
-            raise AttributeError(name)
+        # Everything else public (session_id, account, user, sfqid helpers...) is the
+        # connector's; its private attributes are not forwarded (they hold credentials).
+        if not _forwarded(name, _CONNECTION_INTERNALS_FOR_HELPERS):
+            raise AttributeError(
+                f"{type(self).__name__} forwards the connector's public API only, not {name!r}"
+            )
         return getattr(self.raw, name)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError(
+            f"{type(self).__name__} cannot be pickled: it holds a live Snowflake session "
+            "logged in with credentials from Vault. Pass the secret's path instead and "
+            "connect where the connection is needed."
+        )
 
     # -- used by cursors -------------------------------------------------------------------
     def _note_statement(self) -> None:
@@ -237,7 +260,10 @@ class ReauthCursor:
         return self._connection
 
     def __getattr__(self, name: str) -> Any:
-        # fetchone/fetchall/fetch_pandas_all/description/rowcount/sfqid... from the connector.
-        if name.startswith("__"):
-            raise AttributeError(name)
+        # fetchone/fetchall/fetch_pandas_all/description/rowcount/sfqid... from the connector;
+        # not its private attributes (``_connection`` is the raw connection).
+        if not _forwarded(name, _CURSOR_INTERNALS_FOR_HELPERS):
+            raise AttributeError(
+                f"{type(self).__name__} forwards the connector's public API only, not {name!r}"
+            )
         return getattr(self._cursor, name)

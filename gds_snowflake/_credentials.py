@@ -14,12 +14,19 @@ messages) then :meth:`SecretFields.load_key`; the doctor runs the two as separat
 Parsing a key costs milliseconds, so :class:`CredentialStore` keeps the parsed
 credentials beside the secret they came from and parses again only when Vault returns a
 different secret.
+
+Every credential read from a secret (the password, the passphrase, the key as stored and
+each line of its PEM) is registered with gds_vault's redaction filter when the fields are
+read, and again each time the store hands the credentials out, so that the filter (which
+keeps the most recently registered values) masks them for as long as they are in use.
+The objects holding them refuse to be pickled (see ``_secret_holder``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import weakref
 from collections.abc import Mapping
@@ -28,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from gds_snowflake._errors import SnowflakeSecretError
 from gds_snowflake._keys import LoadedKey, load_private_key
+from gds_snowflake._secret_holder import SecretHolder
 
 if TYPE_CHECKING:
     from gds_vault import VaultClient
@@ -35,6 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_FIELD_LENGTH = 65_536  # characters; no real credential field comes close
+_PEM_LINE = re.compile(r"^[A-Za-z0-9+/=]{16,}$")  # one base64 line of a PEM body
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,8 +65,9 @@ OPTIONAL_FIELDS = ("account", "role", "warehouse", "database", "schema")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _SecretBasics:
-    """What a secret says at every stage: whose it is, where to connect, the password."""
+class _SecretBasics(SecretHolder):
+    """What a secret says at every stage: whose it is, where to connect, the password.
+    Not picklable (it holds the password or key)."""
 
     secret_path: str
     user: str
@@ -139,8 +149,36 @@ class SecretFields(_SecretBasics):
         )
 
 
+def _shown(name: object) -> str:
+    """A field name as messages show it: characters that are not printable escaped, so
+    a name chosen by whoever wrote the secret cannot drive the reader's terminal."""
+    text = str(name)
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def secret_values(fields: SecretFields) -> tuple[str, ...]:
+    """The credentials among a secret's fields, as the redaction filter should know them:
+    password, passphrase, the key as stored, and each base64 line of its PEM."""
+    values = [fields.password, fields.private_key_passphrase, fields.private_key]
+    if fields.private_key is not None:
+        for line in fields.private_key.replace("\\n", "\n").splitlines():
+            if _PEM_LINE.match(line.strip()):
+                values.append(line.strip())
+    return tuple(value for value in values if value)
+
+
+def _keep_registered(values: tuple[str, ...]) -> None:
+    from gds_vault import register_secret  # gds_vault is imported on first use
+
+    for value in values:
+        register_secret(value)
+
+
 def read_fields(secret: object, path: str, layout: SecretLayout) -> SecretFields:
-    """Check a secret's fields, without loading its key.
+    """Check a secret's fields, without loading its key; register its credentials with
+    gds_vault's redaction filter.
 
     Raises:
         SnowflakeSecretError: A field is missing, empty, not text or absurdly long.
@@ -150,7 +188,7 @@ def read_fields(secret: object, path: str, layout: SecretLayout) -> SecretFields
             f"The secret at {path} is not a set of fields; write it with "
             f"`vault kv put {path} user=... private_key=@rsa_key.p8`."
         )
-    present = ", ".join(sorted(map(str, secret))) or "none"
+    present = ", ".join(sorted(map(_shown, secret))) or "none"
     user = _field(secret, layout.user, path)
     if user is None:
         raise SnowflakeSecretError(
@@ -167,7 +205,7 @@ def read_fields(secret: object, path: str, layout: SecretLayout) -> SecretFields
             f"Fields present: {present}."
         )
     optional = {name: _field(secret, getattr(layout, name), path) for name in OPTIONAL_FIELDS}
-    return SecretFields(
+    fields = SecretFields(
         secret_path=path,
         user=user,
         password=password,
@@ -176,16 +214,22 @@ def read_fields(secret: object, path: str, layout: SecretLayout) -> SecretFields
         private_key_field=layout.private_key,
         **optional,
     )
+    _keep_registered(secret_values(fields))
+    return fields
 
 
 def parse_secret(secret: object, path: str, layout: SecretLayout) -> SnowflakeCredentials:
-    """Check a secret's fields and load its key.
+    """Check a secret's fields (registering its credentials for redaction) and load its key.
 
     Raises:
         SnowflakeSecretError: A field is missing, empty, not text or absurdly long.
         PrivateKeyError: The key cannot be used (see gds_snowflake._keys).
     """
-    fields = read_fields(secret, path, layout)
+    return _credentials_of(read_fields(secret, path, layout))
+
+
+def _credentials_of(fields: SecretFields) -> SnowflakeCredentials:
+    path = fields.secret_path
     private_key = fields.load_key()
     if private_key is not None and fields.password is not None:
         logger.debug("Secret %s holds a private key and a password; using the key", path)
@@ -204,7 +248,8 @@ class CredentialStore:
     def __init__(self, client: VaultClient, layout: SecretLayout) -> None:
         self.client = client
         self.layout = layout
-        self._parsed: dict[str, tuple[dict[str, Any], SnowflakeCredentials]] = {}
+        # path -> (the secret, its credentials, the values registered for redaction)
+        self._parsed: dict[str, tuple[dict[str, Any], SnowflakeCredentials, tuple[str, ...]]] = {}
         self._lock = threading.Lock()
 
     def get(self, path: str) -> SnowflakeCredentials:
@@ -212,10 +257,12 @@ class CredentialStore:
         secret = self.client.get_secret(path)
         known = self._parsed.get(path)
         if known is not None and known[0] == secret:
+            _keep_registered(known[2])  # in use again: kept by the redaction filter
             return known[1]
-        credentials = parse_secret(secret, path, self.layout)
+        fields = read_fields(secret, path, self.layout)
+        credentials = _credentials_of(fields)
         with self._lock:
-            self._parsed[path] = (secret, credentials)
+            self._parsed[path] = (secret, credentials, secret_values(fields))
         logger.debug(
             "Loaded Snowflake credentials from %s: user %s, %s",
             path,
@@ -240,8 +287,14 @@ _stores_lock = threading.Lock()
 
 
 def store_for(client: VaultClient, layout: SecretLayout) -> CredentialStore:
-    """The shared store for a client and layout, so connections share parsed keys."""
+    """The shared store for a client and layout, so connections share parsed keys.
+
+    The stores of clients closed since are dropped here, with the passwords and keys
+    they parsed: a closed client's credentials are not kept for its lifetime.
+    """
     with _stores_lock:
+        for closed in [known for known in list(_stores) if getattr(known, "closed", False)]:
+            del _stores[closed]
         per_client = _stores.setdefault(client, {})
         store = per_client.get(layout)
         if store is None:

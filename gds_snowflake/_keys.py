@@ -44,6 +44,7 @@ from gds_snowflake._errors import (
     UnsupportedPrivateKeyError,
 )
 from gds_snowflake._key_forms import MIN_RSA_BITS, STRUCTURES, SUPPORTED_TYPES, Blob, decode
+from gds_snowflake._secret_holder import SecretHolder
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -63,8 +64,10 @@ _PEM_CIPHERS = {"AES-128-CBC", "AES-256-CBC", "DES-EDE3-CBC"}  # DEK-Info crypto
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LoadedKey:
+class LoadedKey(SecretHolder):
     """A private key ready for ``snowflake.connector.connect(private_key=der_pkcs8)``.
+
+    It holds the decrypted key, so it refuses to be pickled.
 
     Attributes:
         der_pkcs8: the key as unencrypted DER PKCS#8 (never shown by ``repr``).

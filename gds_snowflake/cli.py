@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING
 
-from gds_vault.cli import add_vault_options, client_from_args
+from gds_vault.cli import add_vault_options, client_from_args, printable
 
 if TYPE_CHECKING:
     from gds_snowflake.doctor import StepResult
@@ -153,9 +153,11 @@ def render_text(
     width = max(len(r.title) for r in results)
     lines = []
     for r in results:
-        lines.append(f"{marks[r.status]} {r.title:<{width}}  {r.detail}")
+        # Details quote Vault, Snowflake and the secret: escaped, they cannot drive the
+        # reader's terminal.
+        lines.append(f"{marks[r.status]} {r.title:<{width}}  {printable(r.detail)}")
         if r.fix and r.status in ("fail", "warn"):
-            lines.append(f"  {'':<{width}}  fix: {r.fix}")
+            lines.append(f"  {'':<{width}}  fix: {printable(r.fix)}")
     failed = [r.title for r in results if r.status == "fail"]
     warned = sum(r.status == "warn" for r in results)
     if failed:

@@ -22,6 +22,7 @@ from gds_vault._errors import (
     VaultSecretNotFoundError,
     VaultUnavailableError,
 )
+from gds_vault._printable import printable
 
 if TYPE_CHECKING:
     import requests
@@ -122,10 +123,11 @@ _MULTIERROR = re.compile(r"^\d+ errors? occurred:\s*\*\s*")
 
 def errors_of(body: Any) -> tuple[str, ...]:
     """Vault's error strings, each on one line: Go's "1 error occurred:\n\t* x\n\n"
-    wrapper becomes "x" (several become "x; y")."""
+    wrapper becomes "x" (several become "x; y"); control characters are escaped, since
+    the text ends up on terminals and in logs."""
     if isinstance(body, dict) and isinstance(body.get("errors"), list):
         cleaned = (_MULTIERROR.sub("", " ".join(str(e).split())) for e in body["errors"] if e)
-        return tuple(text.replace(" * ", "; ") for text in cleaned if text)
+        return tuple(printable(text.replace(" * ", "; ")) for text in cleaned if text)
     return ()
 
 

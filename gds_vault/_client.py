@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from gds_vault._auth import AuthMethod
+from gds_vault._auth.base import DroppedAuth
 from gds_vault._cache import SecretCache
 from gds_vault._config import DEFAULT_CACHE_TTL, DEFAULT_TIMEOUT, ClientSettings, settings_from_env
 from gds_vault._errors import (
@@ -20,8 +21,9 @@ from gds_vault._errors import (
 )
 from gds_vault._kv import KVStore, missing_key
 from gds_vault._paths import normalise_path
+from gds_vault._secret_holder import SecretHolder
 from gds_vault._status import TokenStatus, VaultHealth, VaultStats
-from gds_vault._tls import TrustStore
+from gds_vault._tls import TrustStore, warn_if_plain_http
 from gds_vault._token import TokenManager
 from gds_vault._token_cache import open_shared
 from gds_vault._transport import Transport
@@ -30,6 +32,7 @@ from gds_vault.retry import RetryPolicy
 logger = logging.getLogger(__name__)
 
 _live_clients: weakref.WeakSet[VaultClient] = weakref.WeakSet()
+_DROPPED = DroppedAuth()  # what a closed client holds instead of its auth method
 
 
 def _after_fork_in_child() -> None:
@@ -41,8 +44,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class VaultClient:
+class VaultClient(SecretHolder):
     """A client for one Vault (or OpenBao) server and one identity.
+
+    It holds its credentials and token, so it refuses to be pickled (create one per
+    process, e.g. with :meth:`from_env`); ``copy.deepcopy`` gives the same client.
 
     Args:
         addr: The server, e.g. "https://vault.example.com:8200" (no path).
@@ -60,10 +66,18 @@ class VaultClient:
         token_cache: A directory where the processes of this user share the token and
             the KV mount table, so that N processes cause one login (see the README's
             "One Vault login per host"). Default None: off.
+        revoke_on_close: Revoke the token at :meth:`close` (``revoke-self``) if this
+            client logged in for it, so it is dead the moment the job ends instead of
+            at its TTL. Never a token you gave (TokenAuth, ``~/.vault-token``), never in a
+            forked child, not with ``token_cache``. Default False.
         clock: Monotonic seconds; tests pass a fake. Default time.monotonic.
 
     Raises:
         VaultConfigError: For an invalid address, timeout, TTL or missing auth.
+
+    Warns:
+        VaultInsecureWarning: ``addr`` is plain ``http://`` to another machine, or
+            ``verify=False``.
     """
 
     def __init__(
@@ -78,6 +92,7 @@ class VaultClient:
         retry: RetryPolicy | None = None,
         cache_ttl: float = DEFAULT_CACHE_TTL,
         token_cache: str | os.PathLike[str] | None = None,
+        revoke_on_close: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         settings = ClientSettings(
@@ -90,8 +105,10 @@ class VaultClient:
             retry=retry if retry is not None else RetryPolicy(),
             cache_ttl=cache_ttl,
             token_cache=token_cache,
+            revoke_on_close=revoke_on_close,
         )
         self.settings = settings
+        warn_if_plain_http(settings.addr)
         self._trust = TrustStore(settings.verify, host=urlsplit(settings.addr).hostname or "")
         self._transport = Transport(
             settings.addr,
@@ -126,7 +143,8 @@ class VaultClient:
         none of them, the Vault CLI's ``~/.vault-token``), VAULT_NAMESPACE, VAULT_CACERT,
         VAULT_CAPATH, VAULT_CLIENT_CERT, VAULT_CLIENT_KEY, VAULT_SKIP_VERIFY,
         VAULT_CLIENT_TIMEOUT, VAULT_MAX_RETRIES, GDS_VAULT_CACHE_TTL and
-        GDS_VAULT_TOKEN_CACHE, when called (never at import). README.md's Configuration
+        GDS_VAULT_TOKEN_CACHE, when called (never at import). ``revoke_on_close`` has no
+        variable: pass it here. README.md's Configuration
         section lists every variable.
 
         Args:
@@ -154,10 +172,20 @@ class VaultClient:
         self.close()
 
     def close(self) -> None:
-        """Drop cached secrets and the token, and close connections. Idempotent."""
+        """Revoke the token if asked (``revoke_on_close``), drop every reference to a
+        secret (cached secrets, the token, the auth method and its credentials), and
+        close connections. Idempotent.
+
+        Dropping references lets Python free the values; it does not wipe memory (see
+        SECURITY.md). An auth object you hold yourself keeps its credentials.
+        """
         self._closed = True
+        if self.settings.revoke_on_close:
+            self._tokens.revoke_own()
         self._cache.clear()
         self._tokens.clear()
+        self._tokens.auth = _DROPPED
+        object.__setattr__(self.settings, "auth", _DROPPED)  # the client's own settings
         self._transport.close()
         self._trust.close()
 

@@ -12,6 +12,7 @@ from gds_vault import _env
 from gds_vault._auth import AuthMethod
 from gds_vault._auth.environment import auth_from_env
 from gds_vault._errors import VaultConfigError
+from gds_vault._printable import NOT_PRINTABLE_ASCII, is_printable_ascii
 from gds_vault.retry import RetryPolicy
 
 DEFAULT_TIMEOUT = 10.0  # seconds for each HTTP call (connect and read)
@@ -31,6 +32,7 @@ class ClientSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cache_ttl: float = DEFAULT_CACHE_TTL
     token_cache: str | os.PathLike[str] | None = None  # a directory; kept as an absolute str
+    revoke_on_close: bool = False  # revoke the token this client logged in with at close()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "addr", _env.normalise_addr(self.addr, source="addr"))
@@ -57,8 +59,19 @@ class ClientSettings:
         if self.namespace is not None and not isinstance(self.namespace, str):
             raise VaultConfigError("namespace must be a string such as 'team-a'.")
         if self.namespace is not None:
-            object.__setattr__(self, "namespace", self.namespace.strip("/") or None)
+            object.__setattr__(self, "namespace", self.namespace.strip().strip("/") or None)
+        if self.namespace is not None and not is_printable_ascii(self.namespace):
+            # Sent as the X-Vault-Namespace header; never echoed (it may be a paste).
+            raise VaultConfigError(f"The Vault namespace (VAULT_NAMESPACE) {NOT_PRINTABLE_ASCII}.")
         object.__setattr__(self, "token_cache", _token_cache_dir(self.token_cache))
+        if not isinstance(self.revoke_on_close, bool):
+            raise VaultConfigError("revoke_on_close must be True or False.")
+        if self.revoke_on_close and self.token_cache is not None:
+            raise VaultConfigError(
+                "revoke_on_close cannot be combined with a token cache (token_cache, "
+                "GDS_VAULT_TOKEN_CACHE): the token is shared with other processes, and "
+                "revoking it would log them all out. Use one or the other."
+            )
 
 
 def _token_cache_dir(value: object) -> str | None:
@@ -174,6 +187,7 @@ def settings_from_env(environ: Mapping[str, str], overrides: Mapping[str, Any]) 
         "retry",
         "cache_ttl",
         "token_cache",
+        "revoke_on_close",
         "clock",
     }
     unknown = set(overrides) - allowed

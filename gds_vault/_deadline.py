@@ -1,4 +1,5 @@
-"""A limit on the whole of each HTTP call, not only on each socket read.
+"""Limits on the whole of each HTTP answer: its time, not only each socket read's, and
+its size.
 
 ``requests`` applies its timeout to the connect and to every single read, so a server or
 proxy that trickles its answer, a byte well within the timeout each time, can hold a
@@ -12,12 +13,17 @@ What this relies on, beyond public API (``urllib3>=1.26.5,<3`` is declared for i
 tests/vault/test_deadline.py fails naming the piece that changed):
 
 - requests' ``HTTPAdapter.poolmanager`` is a urllib3 ``PoolManager`` that picks the pool
-  class for a scheme from ``pool_classes_by_scheme``;
+  class for a scheme from ``pool_classes_by_scheme``, and ``HTTPAdapter.proxy_manager_for``
+  returns the urllib3 ``ProxyManager`` (a ``PoolManager``) it uses for a proxy;
 - a urllib3 pool builds its connections from its ``ConnectionCls``, an
   ``http.client.HTTPConnection`` subclass;
 - ``http.client`` reads the status line, the headers and the body through the file that
   ``HTTPResponse.__init__`` gets from ``sock.makefile("rb")``, and sets ``sock`` to None
-  when it closes the connection.
+  when it closes the connection;
+- an exception that is neither an ``OSError`` nor an ``HTTPException`` (here
+  :class:`AnswerRefused`) passes through urllib3 and requests unwrapped, and urllib3
+  closes the connection it came from (tests/security/test_answer_limits.py fails
+  otherwise).
 
 Why not read the body in a loop with the time left instead (``stream=True``, no
 patching)? The head of the answer would stay bounded per read only: with the fault
@@ -26,6 +32,16 @@ head alone (tests/reliability/test_fault_matrix.py's trickle row fails), and the
 still needs the connection's socket to bound each read. Measured with
 ``python -m bench --only uncached``, neither costs anything visible (ours/hvac median
 1.00-1.03 for both, 1.01 with no deadline at all).
+
+**Size.** Within ``bounded(...)`` an answer may hold at most :data:`MAX_ANSWER_BYTES`
+(16 MiB; Vault's answers are kilobytes, a LIST of 100,000 names about 5 MB): one whose
+Content-Length says more is refused before its body is read, and the bytes read from the
+socket (head and body) are counted, so an answer without Content-Length is cut off at the
+limit. The client asks for no compression (``Accept-Encoding: identity``), and a
+compressed answer is refused before it is inflated, since a few kilobytes of gzip can
+inflate to gigabytes. Either raises :class:`AnswerRefused`, which no library layer in
+between catches; the transport turns it into a ``VaultResponseError``. Counting costs one
+addition per socket read (``python -m bench --only uncached``: no change visible).
 
 ``urllib3`` is imported in :func:`install`, so importing this module stays cheap.
 """
@@ -39,17 +55,49 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+MAX_ANSWER_BYTES = 16 * 1024 * 1024  # bytes: the most one answer may hold, head included
+
 _local = threading.local()
+
+
+class AnswerRefused(Exception):
+    """An answer the client will not read: larger than the limit, or compressed.
+
+    Deliberately neither an ``OSError`` nor an ``http.client.HTTPException``, which urllib3
+    and requests would wrap or retry: it reaches the transport as it is.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @contextmanager
 def bounded(deadline: float) -> Iterator[None]:
-    """Within the block, responses read in this thread stop at ``deadline`` (monotonic)."""
+    """Within the block, responses read in this thread stop at ``deadline`` (monotonic)
+    and at :data:`MAX_ANSWER_BYTES`."""
     _local.deadline = deadline
     try:
         yield
     finally:
         _local.deadline = None
+
+
+def _check_head(response: Any) -> None:
+    """Refuse an answer from its headers: announced too large, or compressed."""
+    headers = response.headers  # urllib3's HTTPHeaderDict (2.x) or http.client's (1.26)
+    length = headers.get("Content-Length")
+    if length is not None and length.strip().isdigit() and int(length) > MAX_ANSWER_BYTES:
+        raise AnswerRefused(
+            f"an answer of {int(length)} bytes (Content-Length), more than the "
+            f"{MAX_ANSWER_BYTES // (1024 * 1024)} MiB the client reads"
+        )
+    encoding = (headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding != "identity":
+        raise AnswerRefused(
+            f"a compressed answer ({encoding}) although the client asked for none; it is "
+            "not inflated, since its size once inflated is unknown"
+        )
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -58,6 +106,7 @@ class _DeadlineReader(io.RawIOBase):
     def __init__(self, raw: Any, sock: Any, deadline: float) -> None:
         self._raw, self._sock, self._deadline = raw, sock, deadline
         self._per_read = sock.gettimeout()
+        self._read = 0  # bytes so far, head and body: the size limit counts them all
 
     def readable(self) -> bool:
         return True
@@ -68,9 +117,17 @@ class _DeadlineReader(io.RawIOBase):
             raise TimeoutError("the answer took longer than the timeout")
         self._sock.settimeout(left if self._per_read is None else min(self._per_read, left))
         try:
-            return self._raw.readinto(buffer)  # type: ignore[no-any-return]
+            count: int | None = self._raw.readinto(buffer)
         finally:
             self._sock.settimeout(self._per_read)
+        if count:
+            self._read += count
+            if self._read > MAX_ANSWER_BYTES:
+                raise AnswerRefused(
+                    f"an answer larger than the {MAX_ANSWER_BYTES // (1024 * 1024)} MiB "
+                    "the client reads (cut off there)"
+                )
+        return count
 
     def close(self) -> None:
         if not self.closed:
@@ -105,7 +162,9 @@ def _bounded_getresponse(connection_class: type) -> type:
                 return super().getresponse()
             self.sock = wrapper = _DeadlineSocket(real, deadline)
             try:
-                return super().getresponse()
+                response = super().getresponse()
+                _check_head(response)  # urllib3 closes the connection: nothing is read
+                return response
             finally:
                 if self.sock is wrapper:  # http.client sets it to None when it closes
                     self.sock = real
@@ -136,3 +195,16 @@ def install(session: Any) -> None:
         }
     for adapter in session.adapters.values():
         adapter.poolmanager.pool_classes_by_scheme = dict(_pool_classes)
+        # Through an HTTP(S) proxy (HTTPS_PROXY...) requests makes a ProxyManager per proxy,
+        # on first use: its pools get the same classes. SOCKS managers keep theirs.
+        adapter.proxy_manager_for = _bounding_proxy_managers(adapter.proxy_manager_for)
+
+
+def _bounding_proxy_managers(make: Any) -> Any:
+    def proxy_manager_for(proxy: str, **kwargs: Any) -> Any:
+        manager = make(proxy, **kwargs)
+        if _pool_classes is not None and not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = dict(_pool_classes)
+        return manager
+
+    return proxy_manager_for

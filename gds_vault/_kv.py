@@ -34,6 +34,7 @@ from gds_vault._errors import (
     VaultSecretDeletedError,
     VaultSecretNotFoundError,
 )
+from gds_vault._printable import printable
 
 if TYPE_CHECKING:
     from gds_vault._token_cache import SharedMounts
@@ -283,7 +284,7 @@ def missing_key(path: str, key: object, secret: Mapping[str, Any]) -> VaultError
     """The error for a ``key`` that the secret at ``path`` does not have."""
     if not isinstance(key, str):
         return VaultPathError(f"key must be a string naming a field of {path}, not {key!r}.")
-    fields = ", ".join(sorted(map(str, secret))) or "none"
+    fields = ", ".join(sorted(printable(str(name)) for name in secret)) or "none"
     return VaultSecretNotFoundError(
         f"The secret at {path} has no key {key!r}; its keys are: {fields}."
     )

@@ -3,13 +3,22 @@
 The first line of defence is that the libraries never put a secret into a log call. The
 :class:`RedactionFilter` is the second: it masks anything shaped like a Vault token, a
 PEM block or a ``password=`` pair, and every value registered with
-:func:`register_secret` (tokens, secret_ids, passwords as the libraries obtain them).
+:func:`register_secret`: the tokens, secret_ids, JWTs, passwords and wrapping tokens
+gds_vault obtains, and the Snowflake passwords, passphrases and private keys (each PEM
+line too) gds_snowflake reads from Vault.
+
+The registry keeps at most :data:`_MAX_REGISTERED` values, dropping the one registered
+longest ago; registering a value again makes it recent, and the libraries do so whenever
+they use one again (each login registers the token and the credential it used), so a
+value in use is never the one dropped. Its lock is re-created in a forked child: a child
+forked while another thread registered a secret would otherwise wait for ever.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import threading
@@ -39,30 +48,54 @@ _PATTERNS = (
     ),
 )
 
-_registered: set[str] = set()
+# Insertion-ordered: the first key is the one registered longest ago.
+_registered: dict[str, None] = {}
 _registered_lock = threading.Lock()
+# What redact() iterates: replaced whole under the lock, so readers need none.
+_snapshot: tuple[str, ...] = ()
 
 
 def register_secret(value: object) -> None:
-    """Remember a secret value so that the redaction filter masks it wherever it appears."""
+    """Remember a secret value so that the redaction filter masks it wherever it appears.
+
+    Registering a value again makes it the most recent, the last to be dropped when the
+    registry is full. Values that are not strings or are shorter than 6 characters are
+    ignored (they would mask ordinary words).
+    """
+    global _snapshot
     if not isinstance(value, str) or len(value) < _MIN_REGISTERED_LENGTH:
         return
     with _registered_lock:
         if value in _registered:
+            # Known: only its place in the order changes (the values masked do not), so
+            # this is two dict operations, cheap enough to do at every use.
+            del _registered[value]
+            _registered[value] = None
             return
         if len(_registered) >= _MAX_REGISTERED:
-            _registered.pop()
-        _registered.add(value)
+            del _registered[next(iter(_registered))]  # the one registered longest ago
+        _registered[value] = None
+        _snapshot = tuple(_registered)
 
 
 def redact(text: str) -> str:
     """Mask registered secrets and secret-shaped substrings in ``text``."""
-    for secret in tuple(_registered):
+    for secret in _snapshot:
         if secret in text:
             text = text.replace(secret, REDACTED)
     text = _PATTERNS[0].sub(REDACTED, text)
     text = _PATTERNS[1].sub(REDACTED, text)
     return _PATTERNS[2].sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+
+
+def _after_fork_in_child() -> None:
+    # Another thread of the parent may have held the lock at fork; it does not exist here.
+    global _registered_lock
+    _registered_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class RedactionFilter(logging.Filter):

@@ -146,6 +146,9 @@ class PrivateDirectory:
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError included
             self._report_bad_file(name, info, "empty" if not raw else str(exc).split(":")[0])
             return None
+        except RecursionError:  # JSON nested deeper than the decoder goes: not ours either
+            self._report_bad_file(name, info, "nested too deep")
+            return None
         return content
 
     def _report_bad_file(self, name: str, info: os.stat_result, why: str) -> None:

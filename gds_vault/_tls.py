@@ -2,18 +2,21 @@
 
 ``requests`` can only use a CA directory that was prepared with ``c_rehash``; Vault's own
 CLI reads every PEM file in VAULT_CAPATH. To behave like the CLI, a directory is turned
-into one bundle file that lives as long as the client.
+into one bundle file (0600, in the temporary directory) that lives as long as the client
+and is removed by the process that wrote it, never by a forked child.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import re
 import tempfile
 import warnings
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from gds_vault._env import outside_stacklevel
 from gds_vault._errors import VaultConfigError
@@ -36,6 +39,7 @@ class TrustStore:
 
     def __init__(self, verify: bool | str, *, host: str) -> None:
         self._bundle: str | None = None
+        self._bundle_pid = 0  # the process that wrote the bundle: the only one to remove it
         if verify is False:
             message = (
                 "TLS verification of the Vault server is OFF (VAULT_SKIP_VERIFY / "
@@ -53,6 +57,7 @@ class TrustStore:
         path = Path(verify)
         if path.is_dir():
             self.requests_verify = self._bundle = _bundle_directory(path)
+            self._bundle_pid = os.getpid()
         elif path.is_file():
             self.requests_verify = str(path)
         else:
@@ -62,13 +67,48 @@ class TrustStore:
             )
 
     def close(self) -> None:
-        if self._bundle is not None:
+        """Remove the bundle made from a CA directory, in the process that made it only.
+
+        A forked child shares the file with its parent; its copy of the client closing (or
+        being collected at the child's exit) must not pull it from under the parent.
+        """
+        if self._bundle is not None and self._bundle_pid == os.getpid():
             with contextlib.suppress(OSError):  # already gone: nothing to clean
                 os.unlink(self._bundle)
-            self._bundle = None
+        self._bundle = None
 
     def __del__(self) -> None:
         self.close()
+
+
+def warn_if_plain_http(addr: str) -> None:
+    """Warn (VaultInsecureWarning) when ``addr`` is plain http:// to another machine.
+
+    Over plain HTTP the token, the secret_id and every secret cross the network in clear.
+    http:// to this machine (a dev server, a Vault Agent listening on loopback) is normal
+    and stays quiet. A deliberate setup (a test network) silences it with a warnings filter
+    on the message's start: ``warnings.filterwarnings("ignore", message="Vault at http://",
+    category=gds_vault.VaultInsecureWarning)``, or ``PYTHONWARNINGS`` the same way.
+    """
+    parts = urlsplit(addr)
+    if parts.scheme != "http" or _is_loopback(parts.hostname or ""):
+        return
+    message = (
+        f"Vault at {addr} is reached over plain HTTP: the token and every secret cross the "
+        f"network unencrypted. Use https://{parts.netloc} (VAULT_ADDR). For a deliberate "
+        "test setup, silence this with warnings.filterwarnings('ignore', message='Vault at "
+        "http://', category=gds_vault.VaultInsecureWarning)."
+    )
+    warnings.warn(message, VaultInsecureWarning, stacklevel=outside_stacklevel())
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: only the resolver knows, and it is not asked
+        return False
 
 
 def silence_insecure_request_warnings(host: str) -> None:

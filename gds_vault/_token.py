@@ -17,6 +17,7 @@ under the cache's lock, writing the result back; N processes cause one login.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from gds_vault._errors import (
     VaultUnavailableError,
 )
 from gds_vault._logging import register_secret
+from gds_vault._secret_holder import SecretHolder
 from gds_vault._transport import Transport
 
 if TYPE_CHECKING:
@@ -52,7 +54,7 @@ def refresh_delay(ttl: float) -> float | None:
 
 
 @dataclass(slots=True, kw_only=True)
-class _TokenState:
+class _TokenState(SecretHolder):
     token: str = field(repr=False)
     ttl: float
     login_ttl: float  # the TTL at login; a renewal below it means max TTL is near
@@ -95,6 +97,9 @@ class TokenManager:
         self._shared = shared
         self._refused: str | None = None  # the last token Vault refused: never taken again
         self._state: _TokenState | None = None
+        # The token this process obtained by logging in (not one given, nor one taken from
+        # the token cache or inherited over fork): the only one revoke_own() may revoke.
+        self._own: tuple[str, int] | None = None
         self._lock = threading.Lock()
         self.logins = 0  # successful logins by this manager (diagnostics and tests)
         self.renewals = 0
@@ -139,6 +144,34 @@ class TokenManager:
     def clear(self) -> None:
         with self._lock:
             self._state = None
+            self._refused = None
+            self._own = None
+
+    def revoke_own(self) -> None:
+        """Revoke the current token if this process logged in for it (``revoke-self``).
+
+        Never a token the user gave (TokenAuth: it is theirs), one taken from the token
+        cache, or one inherited from a parent process over fork. One attempt; a failure is
+        logged (WARNING, the token then lives until it expires), never raised.
+        """
+        state = self._state
+        if state is None or self._own != (state.token, os.getpid()):
+            return
+        try:
+            self._transport.request(
+                "POST",
+                "auth/token/revoke-self",
+                token=state.token,
+                operation="vault.token.revoke",
+                retry=False,
+            )
+        except VaultError as exc:
+            logger.warning(
+                "Could not revoke the Vault token at close (%s); it stays valid until it expires",
+                type(exc).__name__,
+            )
+            return
+        logger.info("Revoked the Vault token at close (revoke_on_close)")
 
     def _refresh_locked(self) -> str:
         now = self._clock()
@@ -236,6 +269,7 @@ class TokenManager:
         )
         self._state = _TokenState.from_login(result, now, state.login_ttl)
         self.renewals += 1
+        register_secret(state.token)  # in use for longer: kept by the redaction filter
         logger.info("Renewed the Vault token; valid for %.0f s", ttl)
         if self._shared is not None:
             self._shared.save(self._state)
@@ -249,6 +283,8 @@ class TokenManager:
         result = self.auth.login(self._transport)
         register_secret(result.token)
         self._state = _TokenState.from_login(result, self._clock(), result.ttl)
+        # Token auth (a token, a token file, ~/.vault-token) hands back the user's token.
+        self._own = (result.token, os.getpid()) if self.auth.name != "token" else None
         self.logins += 1
         if self._shared is not None:
             self._shared.save(self._state)

@@ -40,6 +40,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from gds_vault._logging import register_secret
+from gds_vault._printable import is_printable_ascii
 from gds_vault._private_dir import PrivateDirectory
 
 if TYPE_CHECKING:
@@ -146,6 +147,7 @@ class SharedToken:
             _is_header(content, "token", self._key)
             and isinstance(content.get("token"), str)
             and bool(content["token"])
+            and is_printable_ascii(content["token"])  # else it could not be sent
             and isinstance(content.get("accessor", ""), str)
             and isinstance(content.get("token_type"), str)
             and isinstance(content.get("renewable"), bool)

@@ -20,11 +20,13 @@ from urllib.parse import urlsplit
 from gds_vault import _deadline
 from gds_vault._answers import content_type, error_for
 from gds_vault._errors import (
+    VaultConfigError,
     VaultConnectionError,
     VaultResponseError,
     VaultTimeoutError,
     VaultTLSError,
 )
+from gds_vault._printable import NOT_PRINTABLE_ASCII, printable
 from gds_vault._redirects import origin, redirect_target
 from gds_vault._status import VaultHealth
 from gds_vault._tls import silence_insecure_request_warnings
@@ -87,6 +89,8 @@ class Transport:
             session.cert = self.cert
         session.headers["User-Agent"] = USER_AGENT
         session.headers["X-Vault-Request"] = "true"
+        # Vault never compresses unasked; a compressed answer is refused (see _deadline).
+        session.headers["Accept-Encoding"] = "identity"
         if self.namespace:
             session.headers["X-Vault-Namespace"] = self.namespace
         _deadline.install(session)  # the timeout bounds each whole answer, not each read
@@ -209,6 +213,13 @@ class Transport:
             )
         except requests.exceptions.SSLError as exc:
             raise VaultTLSError(_tls_message(server, self.cert, transport_reason(exc))) from exc
+        except (requests.exceptions.InvalidHeader, UnicodeEncodeError):
+            # A value that cannot go into a header (the token, the namespace). Its message
+            # quotes the value, so nothing of it is kept; sending again cannot help.
+            raise VaultConfigError(
+                f"The request {method} /v1/{path} was not sent: a header value (the Vault "
+                f"token, or VAULT_NAMESPACE) {NOT_PRINTABLE_ASCII}."
+            ) from None
         except requests.exceptions.RequestException as exc:
             # requests reports a timeout while reading the body as a ConnectionError.
             if isinstance(exc, requests.exceptions.Timeout) or _timed_out(exc):
@@ -226,6 +237,25 @@ class Transport:
             raise VaultConnectionError(
                 f"Could not reach Vault at {server} ({transport_reason(exc)}); {advice}"
             ) from exc
+        except _deadline.AnswerRefused as exc:
+            raise VaultResponseError(
+                f"Vault at {server} answered {method} /v1/{path} with {exc.reason}: the "
+                "client refuses it to protect the process's memory. Check that VAULT_ADDR "
+                "points at Vault itself, not at a proxy or another service."
+            ) from None
+        except OSError as exc:
+            if type(exc) is not OSError or exc.errno is not None:
+                raise VaultConnectionError(
+                    f"Could not reach Vault at {server} ({transport_reason(exc)}); check "
+                    "VAULT_ADDR and that the server is running and reachable from here."
+                ) from exc
+            # requests' own OSError, before sending: a CA or client certificate file it
+            # was given is gone (removed under a running client, e.g. by a tmp cleaner).
+            raise VaultConfigError(
+                f"A TLS file the client was set up with can no longer be read ({exc}): "
+                "check VAULT_CACERT / VAULT_CAPATH and VAULT_CLIENT_CERT / VAULT_CLIENT_KEY, "
+                "then create the client again."
+            ) from None
 
     def health(self) -> VaultHealth:
         """``sys/health``: one unauthenticated attempt in the root namespace.
@@ -252,10 +282,7 @@ class Transport:
             "GET", "sys/health", headers={"X-Vault-Namespace": None}, params=params
         )
         elapsed = time.perf_counter() - started
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = _json_of(response)
         if response.status_code != 200 or not isinstance(body, dict) or "sealed" not in body:
             raise VaultResponseError(
                 f"{self.addr}/v1/sys/health answered HTTP {response.status_code} with "
@@ -279,11 +306,7 @@ class Transport:
         status = response.status_code
         if status == 204 or (200 <= status < 300 and not response.content):
             return None
-        body: Any
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = _json_of(response)
         if 200 <= status < 300:
             if not isinstance(body, dict):
                 raise VaultResponseError(
@@ -329,13 +352,34 @@ def _timed_out(exc: BaseException) -> bool:
     return False
 
 
+# Errors whose text is what the system said about the connection (refused, reset, name
+# not found, certificate not trusted): quoted in messages. The text of any other error may
+# quote what was sent (requests' InvalidHeader quotes the header value: the token) or the
+# URL, and is never used; its class name is.
+_QUOTABLE_MODULES = frozenset({"builtins", "socket", "ssl", "http.client"})
+
+
 def transport_reason(exc: BaseException) -> str:
-    """A short cause for a transport error, without URLs that could carry query strings."""
+    """A short cause for a transport error: the class, and the text of the innermost error
+    only when that is an OS, socket or TLS error (never a URL or a header value)."""
     inner: BaseException = exc
     while inner.__context__ is not None and inner is not inner.__context__:
         inner = inner.__context__
-    text = str(inner).split("\n")[0][:160]
+    text = ""
+    if isinstance(inner, OSError) and type(inner).__module__ in _QUOTABLE_MODULES:
+        text = printable(str(inner).split("\n")[0][:160])
+    elif inner is not exc:
+        text = type(inner).__name__
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _json_of(response: requests.Response) -> Any:
+    """The answer's JSON, or None when it is not JSON the decoder can take (malformed,
+    or nested so deep that decoding it would exhaust the stack)."""
+    try:
+        return response.json()
+    except (ValueError, RecursionError):
+        return None
 
 
 def _server_time(date_header: str | None, body: Mapping[str, Any]) -> float | None:

@@ -27,6 +27,11 @@ Exit codes:
   130  interrupted (Ctrl-C)
 
 Errors are printed to stderr as one line (the typed error's message), without traceback.
+
+Text from Vault (field names, values, the names under a path, error strings) is shown
+with every character that is not printable escaped (``\x1b``), so that whoever wrote a
+secret cannot drive the reader's terminal; a bare value (``get PATH KEY --reveal``) keeps
+its line breaks and tabs. ``--format json`` is exact (JSON escapes what it must).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from gds_vault import (
     VaultSecretNotFoundError,
     configure_logging,
 )
+from gds_vault._printable import printable
 from gds_vault._status import duration
 
 __all__ = [
@@ -66,6 +72,7 @@ __all__ = [
     "client_from_args",
     "exit_code_for",
     "main",
+    "printable",
 ]
 
 EXIT_OK = 0
@@ -316,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _render(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return printable(value if isinstance(value, str) else json.dumps(value, sort_keys=True))
 
 
 def _cmd_get(client: VaultClient, args: argparse.Namespace, out: IO[str]) -> int:
@@ -330,14 +337,17 @@ def _cmd_get(client: VaultClient, args: argparse.Namespace, out: IO[str]) -> int
         print(json.dumps(shown, indent=2, sort_keys=True), file=out)
         return EXIT_OK
     if args.key is not None and args.reveal:
-        print(_render(fields[args.key]), file=out)
+        value = fields[args.key]
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        print(printable(text, keep="\n\r\t"), file=out)  # for scripts: lines kept
         return EXIT_OK
     if not fields:
-        print(f"{PROG}: the secret at {args.path} has no fields", file=sys.stderr)
+        print(f"{PROG}: the secret at {printable(args.path)} has no fields", file=sys.stderr)
         return EXIT_OK
-    width = max(len(str(name)) for name in shown)
+    names = {name: printable(str(name)) for name in shown}
+    width = max(len(name) for name in names.values())
     for name, value in shown.items():
-        print(f"{name!s:<{width}}  {_render(value)}", file=out)
+        print(f"{names[name]:<{width}}  {_render(value)}", file=out)
     if not args.reveal:
         print(f"{PROG}: values masked; add --reveal to print them", file=sys.stderr)
     return EXIT_OK
@@ -349,7 +359,7 @@ def _cmd_list(client: VaultClient, args: argparse.Namespace, out: IO[str]) -> in
         print(json.dumps(names), file=out)
     else:
         for name in names:
-            print(name, file=out)
+            print(printable(name), file=out)
     return EXIT_OK
 
 
@@ -394,7 +404,7 @@ def _cmd_login(client: VaultClient, args: argparse.Namespace, out: IO[str]) -> i
     mount = f" at auth/{summary['mount']}" if summary["mount"] else ""
     print(f"Logged in to {summary['addr']}{where} with {summary['method']}{mount}.", file=out)
     if summary["source"]:
-        print(f"  credentials from {summary['source']}", file=out)
+        print(f"  credentials from {printable(summary['source'])}", file=out)
     if summary.get("lookup") == "denied":
         print("  (the token may not look itself up, so its TTL and policies are unknown)", file=out)
         return EXIT_OK
@@ -414,7 +424,7 @@ def _cmd_login(client: VaultClient, args: argparse.Namespace, out: IO[str]) -> i
         rows.append(("display name", str(summary["display_name"])))
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
-        print(f"  {label:<{width}}  {value}", file=out)
+        print(f"  {label:<{width}}  {printable(value)}", file=out)  # Vault's words
     return EXIT_OK
 
 
@@ -434,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _quiet_client(args) as client:
             return _COMMANDS[args.command](client, args, sys.stdout)
     except VaultError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(f"{PROG}: {printable(str(exc))}", file=sys.stderr)
         return exit_code_for(exc)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -448,7 +458,7 @@ def _quiet_client(args: argparse.Namespace) -> VaultClient:
         warnings.simplefilter("always")
         client = client_from_args(args, os.environ, cache_ttl=0)
     for warning in caught:
-        print(f"{PROG}: warning: {warning.message}", file=sys.stderr)
+        print(f"{PROG}: warning: {printable(str(warning.message))}", file=sys.stderr)
     return client
 
 

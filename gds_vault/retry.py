@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gds_vault._errors import VaultConfigError
+from gds_vault._logging import redact
+from gds_vault._printable import printable
 
 if TYPE_CHECKING:
     import tenacity
@@ -345,8 +347,12 @@ class _OperationScope:
 
 
 def _describe(exc: BaseException | None) -> str:
-    """A one-line cause for logs: the class and the (secret-free) message."""
+    """A one-line cause for logs: the class and the message's first line, with registered
+    secrets masked (the messages hold none; this covers other libraries' errors and log
+    handlers that :func:`configure_logging` did not install) and control characters
+    escaped."""
     if exc is None:
         return "no exception"
     text = str(exc).splitlines()[0] if str(exc) else ""
+    text = printable(redact(text))
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -6,7 +6,14 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from gds_vault._auth.base import AuthMethod, LoginResult, login, read_credential_file
+from gds_vault._auth.base import (
+    AuthMethod,
+    LoginResult,
+    checked_credential,
+    checked_mount,
+    login,
+    read_credential_file,
+)
 from gds_vault._errors import (
     VaultAuthError,
     VaultConfigError,
@@ -54,11 +61,13 @@ class AppRoleAuth(AuthMethod):
             )
         if secret_id is not None and not secret_id.strip():
             raise VaultConfigError("The AppRole secret_id is empty; check VAULT_SECRET_ID.")
+        if secret_id is not None:
+            checked_credential(secret_id.strip(), f"The AppRole {_secret_id_name(wrapped)}")
         self._role_id = role_id.strip()
         self._secret_id = secret_id.strip() if secret_id else None
         self.secret_id_file = secret_id_file
         self.wrapped = wrapped
-        self.mount = mount.strip("/")
+        self.mount = checked_mount(mount)
         # A wrapping token works once; remember what it unwrapped to, per source value.
         self._unwrapped: tuple[str, str] | None = None
         self._lock = threading.Lock()
@@ -90,11 +99,14 @@ class AppRoleAuth(AuthMethod):
 
     def _secret_id_for_login(self, transport: Transport) -> str | None:
         if self.secret_id_file is not None:
-            given: str | None = read_credential_file(
-                self.secret_id_file, "secret_id", "VAULT_SECRET_ID_FILE"
+            given: str | None = checked_credential(
+                read_credential_file(self.secret_id_file, "secret_id", "VAULT_SECRET_ID_FILE"),
+                f"The AppRole {_secret_id_name(self.wrapped, file=True)} in the file "
+                f"{os.fspath(self.secret_id_file)}",
             )
         else:
             given = self._secret_id
+            register_secret(given)  # in use again: kept by the redaction filter
         if not self.wrapped or given is None:
             return given
         with self._lock:
@@ -116,6 +128,12 @@ class AppRoleAuth(AuthMethod):
             "Check VAULT_ROLE_ID and VAULT_SECRET_ID: the secret_id may have expired, "
             "used up its uses, or been destroyed; ask for a new one.",
         )
+
+
+def _secret_id_name(wrapped: bool, *, file: bool = False) -> str:
+    """How messages name the secret_id setting."""
+    variable = "VAULT_SECRET_ID_FILE" if file else "VAULT_SECRET_ID"
+    return f"wrapping token ({variable}, wrapped)" if wrapped else f"secret_id ({variable})"
 
 
 def _unwrap_secret_id(transport: Transport, wrapping_token: str) -> str:

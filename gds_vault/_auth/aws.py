@@ -18,7 +18,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from gds_vault._auth.base import AuthMethod, LoginResult, login
+from gds_vault._auth.base import AuthMethod, LoginResult, checked_mount, login
 from gds_vault._errors import VaultConfigError
 from gds_vault._logging import register_secret
 
@@ -113,7 +113,7 @@ class AWSIAMAuth(AuthMethod):
         self.server_id = server_id.strip() if server_id else None
         self.region = region.strip()
         self.sts_endpoint = endpoint if endpoint.endswith("/") else endpoint + "/"
-        self.mount = mount.strip("/")
+        self.mount = checked_mount(mount)
         self._given_session = botocore_session
         self._session: Any = botocore_session
         self._credential_method: str | None = None

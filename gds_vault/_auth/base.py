@@ -10,22 +10,34 @@ from typing import TYPE_CHECKING, Any
 
 from gds_vault._errors import (
     VaultAuthError,
+    VaultClientClosedError,
     VaultConfigError,
+    VaultError,
     VaultInvalidRequestError,
     VaultPermissionError,
     VaultSecretNotFoundError,
 )
 from gds_vault._logging import register_secret
+from gds_vault._paths import normalise_path
+from gds_vault._printable import NOT_PRINTABLE_ASCII, is_printable_ascii
+from gds_vault._secret_holder import SecretHolder
 
 if TYPE_CHECKING:
     from gds_vault._transport import Transport
 
-__all__ = ["AuthMethod", "LoginResult", "login", "read_credential_file"]
+__all__ = [
+    "AuthMethod",
+    "LoginResult",
+    "checked_credential",
+    "checked_mount",
+    "login",
+    "read_credential_file",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LoginResult:
-    """A token and what Vault said about it.
+class LoginResult(SecretHolder):
+    """A token and what Vault said about it. Not picklable (see ``_secret_holder``).
 
     ``ttl`` is in seconds; 0 means the token never expires (root and some periodic tokens).
     """
@@ -38,8 +50,12 @@ class LoginResult:
     accessor: str = field(default="", repr=False)  # names the token for revocation; kept quiet
 
 
-class AuthMethod:
-    """Base class of the auth methods. Subclasses implement :meth:`login`."""
+class AuthMethod(SecretHolder):
+    """Base class of the auth methods. Subclasses implement :meth:`login`.
+
+    Auth methods hold credentials, so they refuse to be pickled; ``copy.deepcopy`` gives
+    the same object.
+    """
 
     #: Short name for logs and errors, e.g. "approle".
     name = "auth"
@@ -78,6 +94,55 @@ class AuthMethod:
             shared: the client then logs in on its own, as without a cache.
         """
         return None
+
+
+class DroppedAuth(AuthMethod):
+    """What a closed VaultClient holds instead of its auth method: no credential at all."""
+
+    name = "closed"
+
+    def login(self, transport: Transport) -> LoginResult:
+        raise VaultClientClosedError(
+            "This VaultClient was closed; create a new one (e.g. VaultClient.from_env())."
+        )
+
+    def __repr__(self) -> str:
+        return "<auth dropped at close>"
+
+
+def checked_credential(value: str, what: str) -> str:
+    """``value``, if it is printable ASCII as a token, secret_id or wrapping token must be.
+
+    Args:
+        value: The credential.
+        what: Where it came from, for the message: "The Vault token from VAULT_TOKEN".
+
+    Raises:
+        VaultConfigError: Naming ``what``, never the value: it holds a line break (a
+            two-line file, a bad paste), a control or a non-ASCII character. Such a value
+            could not go into a header; refused here, it is never sent or retried.
+    """
+    if not is_printable_ascii(value):
+        raise VaultConfigError(f"{what} {NOT_PRINTABLE_ASCII}.")
+    return value
+
+
+def checked_mount(mount: str) -> str:
+    """An auth method's mount path, checked as secret paths are (no '.' or '..' segment,
+    no empty segment, no '?', '#', '%', '\\' or control character), slashes trimmed.
+
+    Raises:
+        VaultConfigError: Naming VAULT_AUTH_MOUNT: the mount would change the login URL.
+    """
+    if not isinstance(mount, str):
+        raise VaultConfigError(
+            f"An auth mount must be a string such as 'approle', not {type(mount).__name__}; "
+            "check VAULT_AUTH_MOUNT (or mount=)."
+        )
+    try:
+        return normalise_path(mount, what="auth mount")
+    except VaultError as exc:
+        raise VaultConfigError(f"{exc} Check VAULT_AUTH_MOUNT (or mount=).") from None
 
 
 def read_credential_file(path: str | os.PathLike[str], what: str, variable: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gds_vault._auth.base import AuthMethod, LoginResult, login
+from gds_vault._auth.base import AuthMethod, LoginResult, checked_mount, login
 from gds_vault._errors import VaultConfigError
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class CertAuth(AuthMethod):
         if role is not None and (not isinstance(role, str) or not role.strip()):
             raise VaultConfigError("The certificate role name is empty; check VAULT_CERT_ROLE.")
         self.role = role.strip() if role else None
-        self.mount = mount.strip("/")
+        self.mount = checked_mount(mount)
 
     def cache_identity(self) -> str | None:
         """The certificate role; None without one, since Vault then picks the role that

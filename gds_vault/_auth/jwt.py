@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from gds_vault._auth.base import AuthMethod, LoginResult, login, read_credential_file
+from gds_vault._auth.base import (
+    AuthMethod,
+    LoginResult,
+    checked_mount,
+    login,
+    read_credential_file,
+)
 from gds_vault._errors import VaultConfigError
 from gds_vault._logging import register_secret
 
@@ -44,7 +50,7 @@ class JWTAuth(AuthMethod):
         self.role = role.strip()
         self._jwt = jwt.strip() if jwt else None
         self.jwt_file = jwt_file
-        self.mount = mount.strip("/")
+        self.mount = checked_mount(mount)
         register_secret(self._jwt)
 
     @classmethod
@@ -80,6 +86,7 @@ class JWTAuth(AuthMethod):
     def login(self, transport: Transport) -> LoginResult:
         if self._jwt:
             jwt = self._jwt
+            register_secret(jwt)  # in use again: kept by the redaction filter
         else:
             assert self.jwt_file is not None
             jwt = read_credential_file(self.jwt_file, "JWT", "VAULT_JWT_FILE")

@@ -8,7 +8,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gds_vault._auth.base import AuthMethod, LoginResult, read_credential_file
+from gds_vault._auth.base import (
+    AuthMethod,
+    LoginResult,
+    checked_credential,
+    read_credential_file,
+)
 from gds_vault._errors import (
     VaultAuthError,
     VaultConfigError,
@@ -70,6 +75,8 @@ class TokenAuth(AuthMethod):
         self._fix = "obtain a new one (e.g. `vault login`) and update " + (
             "the file" if token_file else "VAULT_TOKEN"
         )
+        if self._token:
+            checked_credential(self._token, f"The Vault token from {self.source}")
         register_secret(self._token)
 
     @classmethod
@@ -105,11 +112,21 @@ class TokenAuth(AuthMethod):
         return "a token given in code"
 
     def current_token(self) -> str:
-        """The token now: the one given, or the token file's content read afresh."""
+        """The token now: the one given, or the token file's content read afresh.
+
+        Raises:
+            VaultConfigError: The file cannot be read, is empty, or holds more than one
+                line of printable ASCII (never showing what it holds).
+        """
         if self._token:
+            register_secret(self._token)  # in use again: kept by the redaction filter
             return self._token
         assert self.token_file is not None
-        return read_credential_file(self.token_file, "token", self._file_variable)
+        token = read_credential_file(self.token_file, "token", self._file_variable)
+        return checked_credential(
+            token,
+            f"The Vault token in the file {os.fspath(self.token_file)} ({self._file_variable})",
+        )
 
     def login(self, transport: Transport) -> LoginResult:
         token = self.current_token()

@@ -19,7 +19,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from gds_vault._auth.base import AuthMethod, LoginResult, login, read_credential_file
+from gds_vault._auth.base import (
+    AuthMethod,
+    LoginResult,
+    checked_mount,
+    login,
+    read_credential_file,
+)
 from gds_vault._errors import VaultAuthError, VaultConfigError
 from gds_vault._logging import register_secret
 
@@ -127,10 +133,15 @@ class UserpassAuth(AuthMethod):
                 "(or VAULT_PASSWORD)."
             )
         self.username = username.strip()
+        if self.username in (".", "..") or not self.username.isprintable():
+            raise VaultConfigError(
+                f"The user name {self.username!r} cannot be one segment of a login path "
+                "('.', '..' or a control character); check VAULT_USERNAME."
+            )
         self._password = password
         self.password_file = password_file
         self._prompt = prompt
-        self.mount = (mount or self.name).strip("/")
+        self.mount = checked_mount(mount or self.name)
         self._typed: str | None = None  # the password typed at the prompt, kept for re-logins
         self._typed_worked = False
         self._lock = threading.Lock()
@@ -170,6 +181,7 @@ class UserpassAuth(AuthMethod):
             password = read_credential_file(self.password_file, "password", "VAULT_PASSWORD_FILE")
             return password, False
         if self._password is not None:
+            register_secret(self._password)  # in use again: kept by the redaction filter
             return self._password, False
         assert self._prompt is not None
         with self._lock:

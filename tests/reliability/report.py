@@ -103,13 +103,35 @@ DEFECTS = [
         "a load balancer every call on a connection pinned to a standby failed after a "
         "leader election; standby redirects are now followed within documented limits.",
     ),
+    (
+        "gds_vault/_transport.py, gds_vault/_auth/",
+        "a token with a line break (a two-line token file) made requests refuse the header; "
+        "that was taken for a connection error, retried until the deadline, and the token "
+        "was quoted in the error and every retry WARNING; such a token, secret_id or "
+        "namespace is now a VaultConfigError that never shows it, and transport messages "
+        "quote only OS and TLS errors (security review, issue 18).",
+    ),
+    (
+        "gds_vault/_tls.py",
+        "a forked child closing its client removed the parent's CA bundle made from "
+        "VAULT_CAPATH; the parent then failed with a raw OSError. The bundle is now removed "
+        "only by the process that wrote it (security review, issue 18).",
+    ),
+    (
+        "gds_vault/_deadline.py, gds_vault/_transport.py",
+        "answers had no size limit (800 MB grew the process by 2.4 GB) and deeply nested "
+        "JSON escaped as RecursionError; answers over 16 MiB and compressed answers are now "
+        "refused, undecodable JSON is a VaultResponseError; both limits also hold through "
+        "an HTTP proxy (security review, issue 18).",
+    ),
 ]
 NOT_COVERED = [
     "A Snowflake login request that is never answered lasts the connector's socket "
     "timeout (60 s by default, socket_timeout=): the deadline bounds the retries and the "
     "connector's login_timeout, not a request already in flight.",
-    "Through an HTTP proxy (HTTPS_PROXY) the per-answer deadline does not apply: the proxy's "
-    "connection pools are requests' own; each read is still bounded by the timeout.",
+    "Through a SOCKS proxy (socks5:// in ALL_PROXY) the per-answer deadline and the 16 MiB "
+    "limit do not apply: its connection pools are urllib3's SOCKS classes; each read is "
+    "still bounded by the timeout. (Through an HTTP proxy both apply.)",
     "Packet loss at connect time (SYN dropped) cannot be made on loopback without root "
     "firewall rules; the black hole (connection accepted, never answered) stands in for it.",
 ]

@@ -28,6 +28,7 @@ from gds_vault import (
     JWTAuth,
     RetryPolicy,
     TokenAuth,
+    UserpassAuth,
     VaultClient,
     VaultConfigError,
     VaultPathError,
@@ -83,6 +84,13 @@ def parsed(secret: object, layout: SecretLayout | None = None) -> Callable[..., 
 def empty_file(tmp_path, name: str) -> str:
     path = tmp_path / name
     path.write_text("  \n")
+    return str(path)
+
+
+def two_line_file(tmp_path, name: str) -> str:
+    """A credential file with a second line (two tokens pasted, or a stray header)."""
+    path = tmp_path / name
+    path.write_text(f"{TOKEN}\nsecond-line-of-the-file\n")
     return str(path)
 
 
@@ -150,6 +158,62 @@ CASES = [
         login_with(lambda tmp_path: JWTAuth("etl", jwt_file=tmp_path)),
         VaultConfigError,
         "VAULT_JWT_FILE",
+    ),
+    Case(
+        "VAULT_TOKEN with a line break",
+        client_from(VAULT_TOKEN=f"{TOKEN}\r\nsecond-line-of-a-paste"),
+        VaultConfigError,
+        "one line of printable ASCII",
+        (TOKEN, "second-line"),
+    ),
+    Case(
+        "token file of two lines",
+        login_with(lambda tmp_path: TokenAuth(token_file=two_line_file(tmp_path, "token"))),
+        VaultConfigError,
+        "VAULT_TOKEN_FILE",
+        (TOKEN, "second-line"),
+    ),
+    Case(
+        "secret_id with a control character",
+        lambda tmp_path: AppRoleAuth("role", f"{SECRET_ID}\x00"),
+        VaultConfigError,
+        "VAULT_SECRET_ID",
+        (SECRET_ID,),
+    ),
+    Case(
+        "VAULT_NAMESPACE with CR/LF",
+        client_from(VAULT_NAMESPACE="team-a\r\nX-Injected: smuggled-header"),
+        VaultConfigError,
+        "VAULT_NAMESPACE",
+        ("smuggled-header",),
+    ),
+    Case(
+        "VAULT_AUTH_MOUNT with '..'",
+        client_from(
+            VAULT_TOKEN="",
+            VAULT_ROLE_ID="role",
+            VAULT_SECRET_ID=SECRET_ID,
+            VAULT_AUTH_MOUNT="approle/../../sys/raw",
+        ),
+        VaultConfigError,
+        "VAULT_AUTH_MOUNT",
+        (SECRET_ID,),
+    ),
+    Case(
+        "user name '..'",
+        lambda tmp_path: UserpassAuth("..", PASSWORD),
+        VaultConfigError,
+        "VAULT_USERNAME",
+        (PASSWORD,),
+    ),
+    Case(
+        "revoke_on_close with a token cache",
+        lambda tmp_path: VaultClient(
+            ADDR, auth=TokenAuth(TOKEN), token_cache=tmp_path, revoke_on_close=True
+        ),
+        VaultConfigError,
+        "revoke_on_close",
+        (TOKEN,),
     ),
     Case(
         "path with a query character",
@@ -311,6 +375,8 @@ VAULT_AWS = "tests/vault/test_auth_aws.py::"
 VAULT_CERT = "tests/vault/test_auth_cert.py::"
 VAULT_CLI_TOKEN = "tests/vault/test_auth_vault_cli_token.py::"
 VAULT_USERPASS = "tests/vault/test_auth_userpass.py::"
+SECURITY_ANSWERS = "tests/security/test_answer_limits.py::"
+SECURITY_HEADERS = "tests/security/test_header_values.py::"
 VAULT_CONFIG = "tests/vault/test_config.py::"
 VAULT_KV = "tests/vault/test_kv.py::"
 VAULT_RETRY = "tests/vault/test_retry.py::"
@@ -375,6 +441,18 @@ COVERED_ELSEWHERE = {
     "AWS_PROFILE naming no profile": VAULT_AWS + "test_missing_profile_is_a_config_error",
     "revoked or removed ~/.vault-token": VAULT_CLI_TOKEN
     + "test_removed_token_file_is_a_config_error_saying_vault_login",
+    "answer announcing more than 16 MiB": SECURITY_ANSWERS
+    + "test_announced_size_over_the_limit_is_refused_before_the_body",
+    "answer growing past 16 MiB (no Content-Length)": SECURITY_ANSWERS
+    + "test_answer_growing_past_the_limit_is_cut_off",
+    "compressed answer (a gzip bomb)": SECURITY_ANSWERS
+    + "test_compressed_answer_is_refused_before_inflating",
+    "JSON nested too deep to decode": SECURITY_ANSWERS
+    + "test_deeply_nested_json_is_a_response_error",
+    "two-line secret_id file": SECURITY_HEADERS
+    + "test_two_line_secret_id_file_is_a_config_error_at_login",
+    "auth mount with '..', '?', '#' or control characters (every method)":
+    "tests/security/test_request_targets.py::test_auth_mount_is_checked_like_a_secret_path",
 }
 
 
