@@ -20,15 +20,26 @@ _AMBIENT = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_D
 _PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
+# Where the Snowflake double's own environment lives: the gds_snowflake.testing plugin
+# resolves it once per session and exports it, so commands a test runs find the same one.
+_KEEP = ("GDS_SNOWFLAKE_DOUBLE_ENV",)
+
+
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """Remove every variable that could change how the libraries behave."""
     for name in list(os.environ):
+        if name in _KEEP:
+            continue
         if name.startswith(_PREFIXES) or name in _AMBIENT or name in _PROXIES:
             monkeypatch.delenv(name, raising=False)
     # Every server in the tests is on loopback; no proxy may sit in between.
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    # Nor may the connector probe cloud metadata endpoints (169.254.169.254, ...) at
+    # login: 5.x does unless told so here (its platform_detection_timeout_seconds is
+    # ignored), 4.x honours this too.
+    monkeypatch.setenv("SNOWFLAKE_DISABLE_PLATFORM_DETECTION", "true")
 
 
 @pytest.fixture

@@ -314,8 +314,51 @@ except ImportError:  # pragma: no cover
 
 if pytest is not None:
 
+    def pytest_configure(config: pytest.Config) -> None:
+        """Fix where the double's environment lives now, before any test moves HOME.
+
+        The location also goes to GDS_SNOWFLAKE_DOUBLE_ENV, so commands the tests run
+        (``gds-snowflake demo``) use the same one; keep that variable if your tests
+        clear the environment.
+        """
+        from gds_snowflake.testing._environment import export_location
+
+        export_location()
+
+    def pytest_collection_finish(session: pytest.Session) -> None:
+        """Build the double's environment before the first test that needs it, if needed.
+
+        A first build takes about half a minute; done here, it counts against no test's
+        timeout, and it is skipped when no collected test uses the double.
+        """
+        from gds_snowflake.testing._environment import server_interpreter
+
+        if not any(
+            "snowflake_double_environment" in getattr(item, "fixturenames", ())
+            for item in session.items
+        ):
+            return
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+
+        def report(line: str) -> None:
+            if reporter is not None:
+                reporter.write_line(line)
+
+        server_interpreter(report=report)
+
     @pytest.fixture(scope="session")
-    def snowflake_double() -> Iterator[SnowflakeDouble]:
+    def snowflake_double_environment() -> str:
+        """The interpreter that serves the double, its environment built if need be.
+
+        Ask for it in a test that starts a double itself (or runs ``gds-snowflake demo``)
+        so that the first build happens before the test, not inside its timeout.
+        """
+        from gds_snowflake.testing._environment import server_interpreter
+
+        return server_interpreter()
+
+    @pytest.fixture(scope="session")
+    def snowflake_double(snowflake_double_environment: str) -> Iterator[SnowflakeDouble]:
         """A running Snowflake double (fakesnow behind real auth), shared by the session."""
         from gds_snowflake.testing._double import SnowflakeDouble
 

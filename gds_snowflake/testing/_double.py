@@ -1,112 +1,58 @@
 """A Snowflake double for the tests and the demo: fakesnow behind real authentication.
 
-fakesnow's server app answers the real ``snowflake.connector`` over HTTP with DuckDB
-behind, but lets anyone log in. ``SnowflakeDouble`` puts a layer of ours in front of it
-and runs both with uvicorn in a background thread on a free loopback port::
-
-    with SnowflakeDouble() as sf:
-        sf.register_user("etl", password="pw", public_key=pem)
-        conn = snowflake.connector.connect(user="etl", password="pw", **sf.connect_kwargs())
-
-``gds_snowflake.testing._app`` is that layer: it checks passwords and key-pair JWTs
-(RS256 and ES256/384/512) against the users registered here, which
-``gds_snowflake.testing._registry`` keeps, and answers failures with Snowflake's own error
-bodies (390100 for a password, 390144 for a key pair, which the connector raises as
-``DatabaseError`` and does not retry; that module's docstring has the details). On top of
-that, what the double lets a test do, and what the real connector 4.8.1 then raises to
-the caller (all checked against the connector by ``tests/snowflake/test_double.py``):
-
-- ``fail_next_logins(n, status=503)`` answers the next ``n`` login requests with a bare
-  HTTP error. The connector does not retry a login inside its HTTP layer; its
-  authenticator does: it sleeps one backoff step (``backoff_policy``, by default
-  exponential with full jitter: 1 s, then 0-2 s, 0-4 s, ... capped at 16 s) and tries
-  again, up to ``MAX_CON_RETRY_ATTEMPTS`` retries for a password (environment variable,
-  default 1, so 2 attempts in all) or ``JWT_CNXN_RETRY_ATTEMPTS`` for key-pair (default
-  10), and never beyond ``login_timeout`` seconds (default 120). When they run out it
-  raises ``snowflake.connector.errors.OperationalError`` with ``errno == 250001`` and
-  message ``"Could not connect to Snowflake backend after 2 attempt(s).Aborting"``.
-  Pass ``backoff_policy`` (a generator function yielding seconds) to make that fast.
-- ``expire_sessions()`` makes every later request carrying those session tokens answer
-  390112 ("Your session has expired. Please login again."). The connector then posts
-  ``/session/token-request`` with its master token in the ``Authorization`` header and
-  ``{"oldSessionToken": ..., "requestType": "RENEW"}``; the double answers 390114
-  ("Authentication token has expired.  The user must authenticate again.") and the
-  connector marks the connection ``expired`` and raises to the caller of
-  ``cursor.execute``: ``snowflake.connector.errors.ProgrammingError`` with
-  ``errno == 390114``, ``sqlstate == "08001"`` and that message as ``raw_msg``. Every
-  later execute on that connection does the same; ``is_closed()`` stays False. A new
-  connection works.
-  ``expire_sessions(renewable=True)`` instead answers the renewal with a new session
-  token, so the connector renews silently and the caller sees nothing.
-- ``drop_user()`` expires the user's sessions (not renewably) as well.
-- Per-user counts of successful and failed logins. Injected transient failures count in
-  neither.
-- fakesnow errors that it answers with HTTP 500 (an unsupported statement, a bug) are
-  answered as a Snowflake SQL error (HTTP 200, ``success: false``, code 261000) so that
-  the connector raises ``ProgrammingError`` at once instead of retrying for ever.
-- ``write_pandas`` (snowflake.connector.pandas_tools) loads with
-  ``COPY INTO t (...) FROM (SELECT $1:"A", ... FROM '@"STAGE"')``: Snowflake takes the
-  stage there as a quoted string, fakesnow 0.12 only as a bare ``@"STAGE"`` (it answers
-  "invalid URL prefix"). The double rewrites that one form, in COPY statements only, to
-  the bare one; the PUT before it works as it is.
-
-Limits worth knowing:
-
-- ``select current_user()`` returns ``'duckdb'`` (DuckDB's own function, which fakesnow
-  passes through), not the logged-in user; ``current_account()`` does not exist.
-- fakesnow keeps every session's data in one in-memory DuckDB per process (module
-  globals), so all doubles in a process share tables, and so do all users.
-- duckdb 2.0 warns ("Arrow output on a DB-API result makes an extra copy ...") from
-  fakesnow's cursor on every query. The warning is raised in the server's threads, but
-  warning filters are process-wide: under ``-W error`` it turns every query into an
-  error (fakesnow's "Unhandled exception", raised as ``ProgrammingError`` 261000 thanks
-  to the 500 mapping above; the ``fakesnow.server`` log has the traceback). ``start()``
-  adds a precise ignore filter for it, which is enough for the demo; pytest restores the
-  filters around every test, so test suites need the same filter in their
-  ``filterwarnings`` configuration:
-  ``"ignore:Arrow output on a DB-API result:UserWarning:fakesnow"``.
-- The connector honours ``HTTP_PROXY``/``http_proxy`` even for 127.0.0.1 unless
-  ``NO_PROXY`` covers it; ``connect_kwargs()`` cannot switch that off.
-- Unless told otherwise, every connector login probes cloud metadata endpoints
-  (``metadata.google.internal``, 169.254.169.254, ...) from six threads; without DNS,
-  16 concurrent logins then stall about 5 s in ``getaddrinfo``. ``connect_kwargs()``
-  therefore sets ``platform_detection_timeout_seconds=0.0``, which skips the network
-  probes (``SNOWFLAKE_DISABLE_PLATFORM_DETECTION=true`` does the same process-wide).
-
-No password or key appears in any repr or log line: passwords are kept only as SHA-256
-digests, and the logs name users, never credentials.
+PLACEHOLDER
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
+import json
 import logging
-import socket
+import queue
+import subprocess
+import tempfile
 import threading
 import time
-import warnings
+import weakref
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from gds_snowflake.testing._app import AuthApp, fakesnow_server
-from gds_snowflake.testing._registry import (
-    Registry,
-    User,
-    digest,
-    load_key,
-    norm,
-    public_key_fingerprint,
-)
+from gds_snowflake.testing._registry import public_key_fingerprint
 
-__all__ = ["SnowflakeDouble", "public_key_fingerprint"]
+__all__ = ["RENEWAL_FAILURE_BODIES", "SnowflakeDouble", "public_key_fingerprint"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ACCOUNT = "testaccount"
 HOST = "127.0.0.1"
-STARTUP_TIMEOUT = 10.0  # seconds to wait for the server to answer
-STOP_TIMEOUT = 5.0  # seconds to wait for the server thread to finish
-_DUCKDB_ARROW_WARNING = r"Arrow output on a DB-API result"
+STARTUP_TIMEOUT = 60.0  # seconds for the server process to import fakesnow and answer
+STOP_TIMEOUT = 5.0  # seconds for the server process to exit before it is killed
+CONTROL_TIMEOUT = 30.0  # seconds for one control call
+RENEWAL_FAILURE_BODIES = ("data", "null")  # as gds_snowflake.testing._app has them
+_CONTROL_PREFIX = "/gds-double/v1/"  # as gds_snowflake.testing._server serves it
+_TOKEN_HEADER = "X-Gds-Double-Token"
+_ERRORS: dict[str, type[Exception]] = {
+    "KeyError": KeyError,
+    "ValueError": ValueError,
+    "TypeError": TypeError,
+}
+# Started with -I (isolated: no PYTHONPATH, user site or current directory), the server
+# imports gds_snowflake from the same files as this process, whatever else its
+# interpreter has installed.
+_BOOTSTRAP = """\
+import importlib.util, sys
+location = sys.argv[1]
+spec = importlib.util.spec_from_file_location(
+    "gds_snowflake", location + "/__init__.py", submodule_search_locations=[location]
+)
+module = importlib.util.module_from_spec(spec)
+sys.modules["gds_snowflake"] = module
+spec.loader.exec_module(module)
+from gds_snowflake.testing._server import main
+sys.exit(main(sys.argv[2:]))
+"""
 
 
 class SnowflakeDouble:
@@ -114,14 +60,24 @@ class SnowflakeDouble:
 
     Args:
         account: the account name clients pass to ``connect``; JWTs must name it.
+        renewal_failure_body: how a refused session renewal is answered: ``"data"``
+            (a ``data`` object with the error code, as Snowflake's other errors) or
+            ``"null"`` (``"data": null``). See the module docstring for what each
+            connector line raises; :meth:`set_renewal_failure_body` changes it later.
     """
 
-    def __init__(self, *, account: str = DEFAULT_ACCOUNT) -> None:
+    def __init__(
+        self, *, account: str = DEFAULT_ACCOUNT, renewal_failure_body: str = "data"
+    ) -> None:
+        _check_body(renewal_failure_body)
         self._account = account
-        self._registry = Registry()
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._renewal_failure_body = renewal_failure_body
+        self._process: subprocess.Popen[bytes] | None = None
         self._port: int | None = None
+        self._token = ""
+        self._log_path: Path | None = None
+        self._python: str | None = None
+        self._finalizer: weakref.finalize | None = None
 
     def __repr__(self) -> str:
         state = f"http://{HOST}:{self._port}" if self.running else "stopped"
@@ -150,18 +106,28 @@ class SnowflakeDouble:
 
     @property
     def running(self) -> bool:
-        """Whether the server thread is serving."""
-        return self._thread is not None and self._thread.is_alive()
+        """Whether the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def log_path(self) -> Path | None:
+        """The server process's log (its stderr) while it runs; None before and after."""
+        return self._log_path
+
+    @property
+    def python(self) -> str | None:
+        """The interpreter serving the double (see ``gds_snowflake.testing._environment``)."""
+        return self._python
 
     def connect_kwargs(self) -> dict[str, Any]:
         """``snowflake.connector.connect`` arguments that reach this double.
 
         Returns:
             ``account``, ``host``, ``port`` and ``protocol`` ("http"), and, where the
-            connector knows it, ``platform_detection_timeout_seconds=0.0``; add the user
-            and the credentials.
+            installed connector uses it, ``platform_detection_timeout_seconds=0.0``;
+            add the user and the credentials.
         """
-        from snowflake.connector.connection import DEFAULT_CONFIGURATION
+        from gds_snowflake._connector import known_parameters
 
         kwargs: dict[str, Any] = {
             "account": self._account,
@@ -169,87 +135,112 @@ class SnowflakeDouble:
             "port": self.port,
             "protocol": "http",
         }
-        # Otherwise every login probes cloud metadata endpoints (AWS, Azure, GCP); on a
-        # machine without DNS, concurrent logins then stall for seconds in getaddrinfo.
-        if "platform_detection_timeout_seconds" in DEFAULT_CONFIGURATION:
+        # Connector 4.x probes cloud metadata endpoints (AWS, Azure, GCP) at every login
+        # unless told not to; on a machine without DNS, concurrent logins then stall for
+        # seconds in getaddrinfo.
+        if "platform_detection_timeout_seconds" in known_parameters():
             kwargs["platform_detection_timeout_seconds"] = 0.0
         return kwargs
 
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> SnowflakeDouble:
-        """Serves in a background thread; returns once the server answers HTTP.
+        """Starts the server process; returns once it answers HTTP.
+
+        The first start on a machine may build the double's environment first (see
+        ``gds_snowflake.testing._environment``), which takes about half a minute.
 
         Returns:
             The double itself.
 
         Raises:
             RuntimeError: already running, or the server did not come up within
-                ``STARTUP_TIMEOUT`` (10 s).
+                ``STARTUP_TIMEOUT`` (60 s); the message has the end of its log.
+            gds_snowflake.testing._environment.DoubleEnvironmentError: its environment
+                could not be built.
         """
-        import uvicorn
+        import gds_snowflake
+        from gds_snowflake.testing._environment import server_interpreter
 
         if self.running:
             raise RuntimeError("the Snowflake double is already running")
-        logging.getLogger("fakesnow.server").setLevel(logging.WARNING)
-        warnings.filterwarnings(
-            "ignore", message=_DUCKDB_ARROW_WARNING, category=UserWarning, module="fakesnow"
+        self._python = server_interpreter()
+        handle, name = tempfile.mkstemp(prefix="snowflake-double-", suffix=".log")
+        self._log_path = Path(name)
+        package = str(Path(gds_snowflake.__file__).resolve().parent)
+        with open(handle, "wb", closefd=True) as log:
+            self._process = subprocess.Popen(
+                [
+                    self._python,
+                    "-I",
+                    "-c",
+                    _BOOTSTRAP,
+                    package,
+                    "--account",
+                    self._account,
+                    "--renewal-failure-body",
+                    self._renewal_failure_body,
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+            )
+        self._finalizer = weakref.finalize(self, _end_process, self._process, self._log_path)
+        try:
+            handshake = self._read_handshake(time.monotonic() + STARTUP_TIMEOUT)
+            self._port, self._token = int(handshake["port"]), str(handshake["control_token"])
+            self._call("ping")
+        except BaseException:
+            self.stop()
+            raise
+        logger.info(
+            "Snowflake double serving account %s on %s:%s (pid %s)",
+            self._account,
+            HOST,
+            self._port,
+            self._process.pid,
         )
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind((HOST, 0))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            AuthApp(self._registry, self._account),
-            interface="asgi3",
-            lifespan="off",
-            log_config=None,  # leave the process's logging configuration alone
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [sock]},
-            name=f"snowflake-double-{self._port}",
-            daemon=True,
-        )
-        self._thread.start()
-        self._wait_until_serving()
-        logger.info("Snowflake double serving account %s on %s:%s", self._account, HOST, self._port)
         return self
 
-    def _wait_until_serving(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise RuntimeError("the Snowflake double's server thread exited during startup")
-            if self._server.started:
-                # http.client, not requests/urllib: no proxy variables apply.
-                conn = http.client.HTTPConnection(HOST, self.port, timeout=STARTUP_TIMEOUT)
-                try:
-                    conn.request("GET", "/")
-                    conn.getresponse().read()
-                    return
-                except OSError:
-                    pass
-                finally:
-                    conn.close()
-            time.sleep(0.005)
-        self.stop()
-        raise RuntimeError(f"the Snowflake double did not answer within {STARTUP_TIMEOUT} s")
+    def _read_handshake(self, deadline: float) -> dict[str, Any]:
+        process = self._process
+        assert process is not None and process.stdout is not None
+        lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(
+            target=lambda: lines.put(process.stdout.readline()),  # type: ignore[union-attr]
+            name="snowflake-double-handshake",
+            daemon=True,
+        ).start()
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            line = b""
+        try:
+            handshake = json.loads(line)
+            if isinstance(handshake, dict):
+                return handshake
+        except ValueError:
+            pass
+        state = "exited" if process.poll() is not None else f"no answer in {STARTUP_TIMEOUT} s"
+        raise RuntimeError(
+            f"the Snowflake double's server did not start ({state}; interpreter "
+            f"{self._python}). The end of its log:\n{self._log_tail()}"
+        )
+
+    def _log_tail(self, lines: int = 20) -> str:
+        if self._log_path is None:
+            return ""
+        try:
+            text = self._log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
-        """Stops the server and ends its fakesnow sessions; a no-op when not running."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(STOP_TIMEOUT)
-        self._server, self._thread = None, None
-        with self._registry.lock:
-            tokens = list(self._registry.sessions)
-            self._registry.sessions.clear()
-        self._drop_fakesnow_sessions(tokens)
+        """Stops the server process and deletes its log; a no-op when not running."""
+        if self._finalizer is not None:
+            self._finalizer()  # ends the process (see _end_process) once
+        self._process, self._finalizer, self._log_path = None, None, None
 
     def __enter__(self) -> SnowflakeDouble:
         return self.start()
@@ -261,6 +252,35 @@ class SnowflakeDouble:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def server_info(self) -> dict[str, Any]:
+        """The server process: ``pid``, ``python``, and its ``connector`` and ``fakesnow``
+        versions (connector 4.x, whatever this process runs)."""
+        info: dict[str, Any] = self._call("ping")
+        return info
+
+    # -- the control API -------------------------------------------------------------
+
+    def _call(self, operation: str, **arguments: Any) -> Any:
+        if not self.running:
+            raise RuntimeError("the Snowflake double is not running: start() it first")
+        # http.client, not requests/urllib: no proxy variable applies to loopback calls.
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=CONTROL_TIMEOUT)
+        try:
+            conn.request(
+                "POST",
+                _CONTROL_PREFIX + operation,
+                body=json.dumps(arguments),
+                headers={"Content-Type": "application/json", _TOKEN_HEADER: self._token},
+            )
+            response = conn.getresponse()
+            answer = json.loads(response.read() or b"{}")
+        finally:
+            conn.close()
+        if response.status == 200:
+            return answer.get("result")
+        error = _ERRORS.get(str(answer.get("error")), RuntimeError)
+        raise error(str(answer.get("message", f"control call {operation} failed")))
 
     # -- users -------------------------------------------------------------------
 
@@ -280,13 +300,13 @@ class SnowflakeDouble:
             ValueError: the user exists already.
             TypeError: the key is not an RSA or supported EC public key.
         """
-        user = User(None if password is None else digest(password))
-        if public_key is not None:
-            user.keys[1] = load_key(public_key)
-        with self._registry.lock:
-            if norm(name) in self._registry.users:
-                raise ValueError(f"user {name!r} is already registered with the Snowflake double")
-            self._registry.users[norm(name)] = user
+        self._call(
+            "register_user",
+            name=name,
+            password_digest=_digest(password),
+            public_key=None if public_key is None else _public_pem(public_key),
+        )
+        logger.debug("Snowflake double: registered user %s", name.upper())
 
     def set_password(self, name: str, password: str | None) -> None:
         """Replaces the password (None removes it); the old one stops working at once.
@@ -294,10 +314,7 @@ class SnowflakeDouble:
         Raises:
             KeyError: no such user.
         """
-        with self._registry.lock:
-            self._registry.user(name).password_digest = (
-                None if password is None else digest(password)
-            )
+        self._call("set_password", name=name, password_digest=_digest(password))
 
     def set_public_key(self, name: str, key: Any, *, slot: int = 1) -> None:
         """Sets RSA_PUBLIC_KEY (slot 1) or RSA_PUBLIC_KEY_2 (slot 2); either may sign.
@@ -308,9 +325,7 @@ class SnowflakeDouble:
             TypeError: the key is not an RSA or supported EC public key.
         """
         _check_slot(slot)
-        loaded = load_key(key)
-        with self._registry.lock:
-            self._registry.user(name).keys[slot] = loaded
+        self._call("set_public_key", name=name, public_key=_public_pem(key), slot=slot)
 
     def unset_public_key(self, name: str, *, slot: int = 1) -> None:
         """Removes the key in a slot; JWTs signed with it are refused from then on.
@@ -320,8 +335,7 @@ class SnowflakeDouble:
             ValueError: slot is not 1 or 2.
         """
         _check_slot(slot)
-        with self._registry.lock:
-            self._registry.user(name).keys.pop(slot, None)
+        self._call("unset_public_key", name=name, slot=slot)
 
     def drop_user(self, name: str) -> None:
         """Removes the user and expires its sessions (not renewably).
@@ -329,10 +343,7 @@ class SnowflakeDouble:
         Raises:
             KeyError: no such user.
         """
-        with self._registry.lock:
-            self._registry.user(name)
-            del self._registry.users[norm(name)]
-        self.expire_sessions(name)
+        self._call("drop_user", name=name)
 
     # -- faults and counters -------------------------------------------------------
 
@@ -342,16 +353,29 @@ class SnowflakeDouble:
         Args:
             user: whose sessions; None for all.
             renewable: if True the connector's master-token renewal succeeds (it renews
-                silently); if False it gets 390114 and raises to its caller.
+                silently); if False the renewal is refused (see
+                :meth:`set_renewal_failure_body`) and the connector raises to its caller.
 
         Returns:
             How many sessions were expired.
         """
-        count, dead = self._registry.expire(
-            None if user is None else norm(user), renewable=renewable
-        )
-        self._drop_fakesnow_sessions(dead)
+        count: int = self._call("expire_sessions", user=user, renewable=renewable)
         return count
+
+    def set_renewal_failure_body(self, shape: str) -> None:
+        """How refused renewals are answered from now on: ``"data"`` or ``"null"``.
+
+        Raises:
+            ValueError: another shape.
+        """
+        _check_body(shape)
+        self._call("set_renewal_failure_body", shape=shape)
+        self._renewal_failure_body = shape
+
+    @property
+    def renewal_failure_body(self) -> str:
+        """How refused renewals are answered: ``"data"`` (the default) or ``"null"``."""
+        return self._renewal_failure_body
 
     def fail_next_logins(self, n: int, *, status: int = 503) -> None:
         """Answers the next ``n`` login requests, whoever sends them, with HTTP ``status``.
@@ -362,27 +386,59 @@ class SnowflakeDouble:
         """
         if n < 0:
             raise ValueError(f"n must be 0 or more, not {n}")
-        with self._registry.lock:
-            self._registry.pending_failures, self._registry.failure_status = n, status
+        self._call("fail_next_logins", n=n, status=status)
 
     def login_count(self, user: str) -> int:
-        """Successful logins of ``user`` since the double was created."""
-        with self._registry.lock:
-            return self._registry.logins.get(norm(user), 0)
+        """Successful logins of ``user`` since the double was started."""
+        count: int = self._call("login_count", user=user)
+        return count
 
     def failed_login_count(self, user: str) -> int:
         """Refused logins (wrong credentials) for ``user``; injected failures excluded."""
-        with self._registry.lock:
-            return self._registry.failed.get(norm(user), 0)
+        count: int = self._call("failed_login_count", user=user)
+        return count
 
-    def _drop_fakesnow_sessions(self, tokens: list[str]) -> None:
-        sessions = fakesnow_server().sessions
-        # Dropped, not closed: a query may still be running on one in the server's
-        # threads; the DuckDB cursor closes when the last reference goes.
-        for token in tokens:
-            sessions.pop(token, None)
+
+def _end_process(process: subprocess.Popen[bytes], log_path: Path) -> None:
+    """Close the server's stdin (its signal to stop), wait, then kill if need be."""
+    try:
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(STOP_TIMEOUT)
+    finally:
+        if process.stdout is not None:
+            process.stdout.close()
+        log_path.unlink(missing_ok=True)
+
+
+def _digest(password: str | None) -> str | None:
+    # Only digests cross to the server process, as only digests are kept there.
+    return None if password is None else hashlib.sha256(password.encode("utf-8")).hexdigest()
+
+
+def _public_pem(key: Any) -> str:
+    """A public key as PEM text; raises TypeError for anything that is not one we take."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from gds_snowflake.testing._registry import load_key
+
+    loaded = load_key(key)  # checks the kind of key here, where the caller sees the error
+    pem: bytes = loaded.public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    return pem.decode("ascii")
 
 
 def _check_slot(slot: int) -> None:
     if slot not in (1, 2):
         raise ValueError(f"slot must be 1 (RSA_PUBLIC_KEY) or 2 (RSA_PUBLIC_KEY_2), not {slot}")
+
+
+def _check_body(shape: str) -> None:
+    if shape not in RENEWAL_FAILURE_BODIES:
+        raise ValueError(
+            f"renewal_failure_body must be one of {', '.join(RENEWAL_FAILURE_BODIES)}, not "
+            f"{shape!r}"
+        )

@@ -26,6 +26,7 @@ import pytest
 from gds_snowflake import get_snowflake_connection
 from gds_vault import VaultClient, get_default_client, set_default_client
 from tests.reliability.conftest import write_row
+from tests.snowflake.conftest import fast_connector_retries
 from tests.reliability.workers import batch_job
 
 pytestmark = pytest.mark.timeout(120)
@@ -229,7 +230,8 @@ def test_8_processes(world, default_client_from_env, method):
     times (the parent's token is inherited), spawned ones once each."""
     user, path = world.user(password=f"pw-procs-{method}")
     kwargs = world.connect_kwargs()
-    kwargs.pop("backoff_policy")  # a test helper; workers use the connector's own
+    for name in fast_connector_retries():  # a test helper; workers use the connector's own
+        kwargs.pop(name)
     parent: VaultClient = get_default_client()
     parent.login()
     mark = world.vault.mark()
