@@ -139,7 +139,8 @@ def is_transient_login_failure(exc: BaseException) -> bool:
     errno = errno_of(exc)
     if errno in TRANSIENT_LOGIN_CODES or sqlstate_of(exc) in TIMEOUT_SQLSTATES:
         return True
-    return errno is None and _connector_class(exc, "OperationalError", "InterfaceError")
+    # No errno of its own (the connector's default is -1): a network error it wrapped.
+    return errno in (None, -1) and _connector_class(exc, "OperationalError", "InterfaceError")
 
 
 def is_parameter_rejection(exc: BaseException) -> bool:

@@ -78,7 +78,7 @@ def test_wrong_passphrase_is_typed_error_without_secret(world, rsa_key):
     assert path in str(info.value) and "wrong-phrase" not in str(info.value)
 
 
-def test_idle_expiry_reconnects_transparently(world):
+def test_idle_expiry_reconnects_transparently(world, renewal_failure_body):
     """After an idle-notebook expiry the next statement just works: one extra login, no Vault read."""
     user, path = world.user(password="pw-idle")
     client = world.client()
@@ -95,7 +95,7 @@ def test_idle_expiry_reconnects_transparently(world):
     conn.close()
 
 
-def test_password_rotated_in_vault_and_snowflake(world):
+def test_password_rotated_in_vault_and_snowflake(world, renewal_failure_body):
     """A password rotated in both places is picked up after the session expires."""
     user, path = world.user(password="pw-old")
     client = world.client()
@@ -176,6 +176,7 @@ def test_revoked_for_good_is_clear_bounded_error(world):
     with pytest.raises(SnowflakeAuthenticationError):
         _one(conn)
     assert world.snowflake.failed_login_count(user) <= 4
+    conn.close()
 
 
 def test_transient_login_failures_are_retried(world, caplog):

@@ -377,6 +377,28 @@ def test_connector_retries_transient_login_failures_itself_then_gives_up(
     assert snowflake_double.failed_login_count(user) == 0
 
 
+def test_login_that_runs_out_of_time_is_transient(
+    snowflake_double: SnowflakeDouble, connect: Callable[..., Any], user: str
+) -> None:
+    """A login still failing when login_timeout runs out raises what gds_snowflake's login
+    retry counts as transient (5.x: OperationalError 14, HYT00; 4.x gives up on 250001
+    first, its password retries being fewer)."""
+    snowflake_double.register_user(user, password="pw")
+    snowflake_double.fail_next_logins(10_000)
+    # 5.x: more attempts than 2 s hold (its default backoff starts at 250 ms).
+    retries = {"retry_max_attempts": 100} if CONNECTOR_MAJOR >= 5 else _immediate_retries()
+    expected = OperationalError if CONNECTOR_MAJOR >= 5 else EXHAUSTED_LOGIN_ERROR
+    try:
+        with pytest.raises(expected) as info:
+            connect(user=user, password="pw", login_timeout=2, **retries)
+    finally:
+        snowflake_double.fail_next_logins(0)
+    if CONNECTOR_MAJOR >= 5:
+        assert (info.value.errno, info.value.sqlstate) == (14, "HYT00")
+    assert is_transient_login_failure(info.value)
+    assert snowflake_double.failed_login_count(user) == 0
+
+
 def test_login_counts(
     snowflake_double: SnowflakeDouble, connect: Callable[..., Any], user: str
 ) -> None:
