@@ -2,26 +2,23 @@
 
 Decided by the error's ``errno`` (Snowflake's GS codes, or the connector's own 25xxxx
 codes), its ``sqlstate`` and the connector's exception classes, so that it holds for
-both connector lines. What each line raises, as the tests pin against the double
-(tests/snowflake/test_double.py):
+both connector lines. What each line raises, as "4.x | 5.x" (class errno/sqlstate),
+pinned against the double by tests/snowflake/test_double.py:
 
-=====================================  ==================================  ==================================
-situation                              connector 4.x                       connector 5.x
-=====================================  ==================================  ==================================
-wrong password / unknown user          DatabaseError 390100, 28000         DatabaseError 390100, 28000
-key pair refused                       DatabaseError 390144, 28000         DatabaseError 390144, 28000
-statement after expiry, renewal        ProgrammingError 390114, 08001      DatabaseError 390114, 08001, then
-refused with ``"data": null``                                              ReauthenticationRequest 390114
-... refused with a ``data`` object     ProgrammingError 390114, 08001      DatabaseError 250001, 08001 ("Failed
-                                                                           to refresh session: ... missing
-                                                                           field `sessionToken`")
-login: HTTP 5xx or unreachable         OperationalError 250001, n/a        DatabaseError 250001, 08001
-until the connector's retries run out
-... until ``login_timeout`` runs out   OperationalError 250001, n/a        OperationalError 14, HYT00
-connection closed                      DatabaseError 250002, 08003         DatabaseError 250002, 08003
-parameter of the wrong type            ValueError (int() of a string)      ProgrammingError 3 or 251007, no
-                                                                           sqlstate (rejected before sending)
-=====================================  ==================================  ==================================
+- wrong password, unknown user: DatabaseError 390100/28000 | the same
+- key pair refused: DatabaseError 390144/28000 | the same
+- a statement after expiry, the renewal refused with ``"data": null``:
+  ProgrammingError 390114/08001 | DatabaseError 390114/08001, then
+  ReauthenticationRequest 390114/08001
+- ... refused with a ``data`` object: ProgrammingError 390114/08001 | DatabaseError
+  250001/08001 "Failed to refresh session: ... missing field `sessionToken`"
+- login answered HTTP 5xx until the connector's own retries run out: OperationalError
+  250001/n/a | DatabaseError 250001/08001
+- login still failing when ``login_timeout`` runs out: OperationalError 250001/n/a (its
+  retries run out first) | OperationalError 14/HYT00
+- connection closed: DatabaseError 250002/08003 | the same
+- argument of the wrong type: ValueError (``int()`` of a string) | ProgrammingError 3
+  (or 251007 for a bad value), no sqlstate: refused before anything is sent
 
 - Session gone (:func:`is_session_gone`, for an error a *statement* raised): 390110 (ID
   token expired), 390111, 390112 (session expired), 390113 (master token not found),

@@ -72,7 +72,9 @@ def run_demo(out: IO[str] | None = None) -> int:
         with OpenBaoServer() as vault, SnowflakeDouble() as snowflake:
             server = snowflake.server_info()
             info(f"OpenBao   {vault.addr}")
-            info(f"Snowflake http://{snowflake.host}:{snowflake.port} (account {snowflake.account})")
+            info(
+                f"Snowflake http://{snowflake.host}:{snowflake.port} (account {snowflake.account})"
+            )
             info(
                 f"the double: fakesnow {server['fakesnow']} in a process of its own (connector "
                 f"{server['connector']} there); this job: connector {version(_CONNECTOR)}"

@@ -1,12 +1,19 @@
 """The Snowflake double for your tests, and users whose secrets live in a throwaway OpenBao.
 
-Registered as a pytest plugin (entry point ``gds_snowflake``), next to
-``gds_vault.testing`` (``openbao``, ``openbao_tls``), so a project that installs
-gds-vault-snowflake with its ``demo`` or ``dev`` extra gets these fixtures:
+An opt-in pytest plugin (``pytest_plugins = ["gds_vault.testing",
+"gds_snowflake.testing"]``, or ``-p gds_snowflake.testing``), next to
+``gds_vault.testing`` (``openbao``, ``openbao_tls``), for projects that install
+gds-vault-snowflake with its ``demo`` or ``dev`` extra:
 
 - ``snowflake_double`` (session): a running :class:`SnowflakeDouble`: fakesnow (DuckDB
   behind the real connector's HTTP protocol) behind password and key-pair checks, with
-  session expiry, injected login failures and login counts.
+  session expiry, injected login failures and login counts. It runs in a process of its
+  own, with connector 4.x, from an environment of its own, so it serves clients on
+  either connector line (see ``gds_snowflake.testing._environment``).
+- ``snowflake_double_environment`` (session): the interpreter that serves the double,
+  its environment built if need be. The plugin builds it after collection, before the
+  first test that needs it (about half a minute, once per machine), and puts its
+  location in ``GDS_SNOWFLAKE_DOUBLE_ENV`` so commands your tests run find it too.
 - ``make_snowflake_user`` (function): a factory. Each call registers a Snowflake user
   with the double, writes its secret to the ``openbao`` server (KV v2), and makes an
   AppRole whose policy reads only that secret. It returns a :class:`SnowflakeTestUser`
@@ -30,8 +37,12 @@ pass on: nothing in Snowflake's connector or in gds_snowflake reads a host from 
 environment, so a job reaches the double only through arguments it forwards to
 ``get_snowflake_connection(**kwargs)``.
 
-Importing this module is cheap and needs neither fakesnow nor uvicorn (the ``demo``
-extra): they are imported when the double starts.
+Set ``SNOWFLAKE_DISABLE_PLATFORM_DETECTION=true`` in your tests' environment: connector
+5.x otherwise probes cloud metadata endpoints at every login, which ``connect_kwargs()``
+cannot switch off.
+
+Importing this module is cheap and needs neither fakesnow nor uvicorn: only the double's
+own environment has them.
 """
 
 from __future__ import annotations

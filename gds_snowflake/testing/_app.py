@@ -1,31 +1,26 @@
 """The Snowflake double's ASGI app: our login, renewal and expiry in front of fakesnow.
 
-What it adds to fakesnow's routes, and what the real connector 4.8.1 then raises to the
-caller (all checked against the connector by ``tests/snowflake/test_double.py``; the
-faults a test injects are described in ``gds_snowflake.testing._double``):
+It runs in the double's server process (``gds_snowflake.testing._server``). What it adds
+to fakesnow's routes (what each connector line then raises is in the module docstring of
+``gds_snowflake.testing._double``, and pinned by ``tests/snowflake/test_double.py``):
 
 - Login (``POST /session/v1/login-request``) succeeds only for a registered user with the
   right password, or with a key-pair JWT (``AUTHENTICATOR=SNOWFLAKE_JWT``) signed RS256
   (RSA) or ES256/ES384/ES512 (EC P-256/P-384/P-521, which the connector picks by curve)
   by one of the user's two registered public keys, whose ``iss`` is
-  ``ACCOUNT.USER.SHA256:<fingerprint>`` and ``sub`` is ``ACCOUNT.USER``. Failures are
-  Snowflake's own error bodies (HTTP 200, ``success: false``):
-
-  - bad password or unknown user: 390100, and the connector raises
-    ``snowflake.connector.errors.DatabaseError`` (not a subclass of it) with
-    ``errno == 390100``, ``sqlstate == "28000"``, ``raw_msg == "Failed to connect to DB:
-    127.0.0.1:<port>. Incorrect username or password was specified."`` and ``str(exc)``
-    that prefixed with ``"390100 (28000): "``;
-  - any key-pair failure (unknown user included, as Snowflake does not tell): 390144,
-    raised as ``DatabaseError``, ``errno == 390144``, ``sqlstate == "28000"``,
-    ``raw_msg == "Failed to connect to DB: 127.0.0.1:<port>. JWT token is invalid."``.
-
-  Neither is retried by the connector.
+  ``ACCOUNT.USER.SHA256:<fingerprint>`` and ``sub`` is ``ACCOUNT.USER``, living at most
+  an hour. Failures are Snowflake's own error bodies (HTTP 200, ``success: false``):
+  390100 "Incorrect username or password was specified." for a password or an unknown
+  user; 390144 "JWT token is invalid." for any key-pair failure (unknown user included,
+  as Snowflake does not tell).
 - Requests carrying an expired session token answer 390112; ``/session/token-request``
-  renews a renewable session (new session and master tokens) or answers 390114.
-- fakesnow's HTTP 500 answers become Snowflake SQL errors (261000), and in a COPY
-  statement write_pandas's quoted ``FROM '@"STAGE"'`` is unquoted; the module docstring
-  of ``gds_snowflake.testing._double`` explains both.
+  renews a renewable session (new session and master tokens, the same ``sessionId``,
+  which 5.x requires) or answers 390114, its ``data`` an object or null as the registry
+  says (``RENEWAL_FAILURE_BODIES``).
+- fakesnow's HTTP 500 answers become Snowflake SQL errors (261000), in a COPY statement
+  write_pandas's quoted ``FROM '@"STAGE"'`` is unquoted, and a PUT's stage info gets the
+  ``region`` and signed-header list 5.x requires; ``gds_snowflake.testing._double``
+  explains why.
 """
 
 from __future__ import annotations

@@ -1,24 +1,88 @@
 """A Snowflake double for the tests and the demo: fakesnow behind real authentication.
 
-PLACEHOLDER
+fakesnow's server app answers the real ``snowflake.connector`` over HTTP with DuckDB
+behind, but lets anyone log in. ``SnowflakeDouble`` runs it behind a layer of ours, in a
+process of its own on a free loopback port, and drives that process::
+
+    with SnowflakeDouble() as sf:
+        sf.register_user("etl", password="pw", public_key=pem)
+        conn = snowflake.connector.connect(user="etl", password="pw", **sf.connect_kwargs())
+
+The process runs fakesnow 0.12, which imports connector internals that connector 5.x
+removed, so it runs with connector 4.x from an environment of its own whatever this
+process has (``gds_snowflake.testing._environment``: this interpreter when it can import
+fakesnow, else a virtual environment built with pip on first use and cached);
+``gds_snowflake.testing._process`` starts and stops it, ``gds_snowflake.testing._server``
+is what runs there, ``gds_snowflake.testing._app`` is our layer (passwords and key-pair
+JWTs, RS256 and ES256/384/512, checked against the users ``_registry`` keeps, failures
+answered with Snowflake's own error bodies). This class changes users and faults through
+the server's control API; only SHA-256 digests of passwords and public keys cross it.
+
+What the double lets a test do, and what the real connector then raises to the caller,
+on each line (tests/snowflake/test_double.py pins all of it; the same table, by error,
+is in ``gds_snowflake._classify``):
+
+- Wrong password or unknown user: ``DatabaseError`` 390100, sqlstate 28000, "Incorrect
+  username or password was specified."; a refused key pair: 390144, "JWT token is
+  invalid.". Neither line retries them.
+- ``fail_next_logins(n, status=503)`` answers the next ``n`` login requests with a bare
+  HTTP error. The connector retries a login itself: 4.x twice in all for a password
+  (``MAX_CON_RETRY_ATTEMPTS``) and 11 times for a key pair (``JWT_CNXN_RETRY_ATTEMPTS``),
+  sleeping ``backoff_policy`` between tries (1 s, then full jitter up to 16 s); 5.x six
+  times (``retry_max_attempts``), sleeping ``retry_backoff_base_ms`` (250 ms) growing to
+  ``retry_backoff_cap_ms``; both give up at ``login_timeout``. When they run out: 4.x
+  ``OperationalError`` 250001 "Could not connect to Snowflake backend after 2
+  attempt(s)", 5.x ``DatabaseError`` 250001, sqlstate 08001, "HTTP request failed after
+  retries"; 5.x at ``login_timeout``: ``OperationalError`` 14, sqlstate HYT00.
+- ``expire_sessions()`` makes every later request with those session tokens answer
+  390112 ("Your session has expired"). The connector then posts
+  ``/session/token-request`` with its master token; the double refuses with 390114 and,
+  as :meth:`set_renewal_failure_body` chose, a ``data`` object (the default, as
+  Snowflake's other error answers carry) or ``"data": null``. 4.x raises
+  ``ProgrammingError`` 390114, sqlstate 08001, either way, on this and every later
+  execute. 5.x raises ``DatabaseError`` 390114 then ``ReauthenticationRequest`` 390114
+  for ``null``, and for a ``data`` object, which it cannot parse, ``DatabaseError``
+  250001, sqlstate 08001, "Failed to refresh session: ... missing field
+  `sessionToken`". ``is_closed()`` stays False; a new connection works.
+  ``expire_sessions(renewable=True)`` instead renews (new session and master tokens,
+  same session id), and the caller sees nothing.
+- ``drop_user()`` expires the user's sessions (not renewably) as well.
+- Per-user counts of successful and refused logins; injected failures count in neither.
+- fakesnow errors that it answers with HTTP 500 (an unsupported statement, a bug) are
+  answered as a Snowflake SQL error (HTTP 200, ``success: false``, code 261000) so that
+  the connector raises ``ProgrammingError`` at once instead of retrying.
+- ``write_pandas`` works on both lines: its COPY's stage, quoted as Snowflake takes it
+  (``FROM '@"STAGE"'``), is unquoted for fakesnow 0.12, and a PUT's GCS-style stage
+  gets the region and signed-header list connector 5.x insists on.
+
+Limits worth knowing:
+
+- ``select current_user()`` returns ``'duckdb'`` (DuckDB's own function, which fakesnow
+  passes through), not the logged-in user; ``current_account()`` does not exist.
+- All sessions of one double share one in-memory DuckDB, so all users share tables.
+- The connector honours ``HTTP_PROXY``/``http_proxy`` even for 127.0.0.1 unless
+  ``NO_PROXY`` covers it; ``connect_kwargs()`` cannot switch that off.
+- Unless told otherwise, every login probes cloud metadata endpoints
+  (``169.254.169.254``, ``metadata.google.internal``, ...). ``connect_kwargs()`` sets
+  ``platform_detection_timeout_seconds=0.0``, which stops 4.x's probes; 5.x ignores it,
+  and only ``SNOWFLAKE_DISABLE_PLATFORM_DETECTION=true`` in the environment stops its
+  probes (the project's tests, the demo and the benchmarks set it).
+- The first start on a machine may build the double's environment first (about half a
+  minute, from PyPI).
+
+No password or key appears in any repr or log line: passwords are kept only as SHA-256
+digests, and the logs (here and in the server's log file) name users, never credentials.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
-import json
 import logging
-import queue
-import subprocess
-import tempfile
-import threading
-import time
-import weakref
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from gds_snowflake.testing._process import HOST, ServerProcess
 from gds_snowflake.testing._registry import public_key_fingerprint
 
 __all__ = ["RENEWAL_FAILURE_BODIES", "SnowflakeDouble", "public_key_fingerprint"]
@@ -26,33 +90,7 @@ __all__ = ["RENEWAL_FAILURE_BODIES", "SnowflakeDouble", "public_key_fingerprint"
 logger = logging.getLogger(__name__)
 
 DEFAULT_ACCOUNT = "testaccount"
-HOST = "127.0.0.1"
-STARTUP_TIMEOUT = 60.0  # seconds for the server process to import fakesnow and answer
-STOP_TIMEOUT = 5.0  # seconds for the server process to exit before it is killed
-CONTROL_TIMEOUT = 30.0  # seconds for one control call
 RENEWAL_FAILURE_BODIES = ("data", "null")  # as gds_snowflake.testing._app has them
-_CONTROL_PREFIX = "/gds-double/v1/"  # as gds_snowflake.testing._server serves it
-_TOKEN_HEADER = "X-Gds-Double-Token"
-_ERRORS: dict[str, type[Exception]] = {
-    "KeyError": KeyError,
-    "ValueError": ValueError,
-    "TypeError": TypeError,
-}
-# Started with -I (isolated: no PYTHONPATH, user site or current directory), the server
-# imports gds_snowflake from the same files as this process, whatever else its
-# interpreter has installed.
-_BOOTSTRAP = """\
-import importlib.util, sys
-location = sys.argv[1]
-spec = importlib.util.spec_from_file_location(
-    "gds_snowflake", location + "/__init__.py", submodule_search_locations=[location]
-)
-module = importlib.util.module_from_spec(spec)
-sys.modules["gds_snowflake"] = module
-spec.loader.exec_module(module)
-from gds_snowflake.testing._server import main
-sys.exit(main(sys.argv[2:]))
-"""
 
 
 class SnowflakeDouble:
@@ -72,15 +110,10 @@ class SnowflakeDouble:
         _check_body(renewal_failure_body)
         self._account = account
         self._renewal_failure_body = renewal_failure_body
-        self._process: subprocess.Popen[bytes] | None = None
-        self._port: int | None = None
-        self._token = ""
-        self._log_path: Path | None = None
-        self._python: str | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._server: ServerProcess | None = None
 
     def __repr__(self) -> str:
-        state = f"http://{HOST}:{self._port}" if self.running else "stopped"
+        state = f"http://{HOST}:{self.port}" if self.running else "stopped"
         return f"<SnowflakeDouble account={self._account!r} {state}>"
 
     @property
@@ -100,24 +133,24 @@ class SnowflakeDouble:
         Raises:
             RuntimeError: the double was never started.
         """
-        if self._port is None:
+        if self._server is None:
             raise RuntimeError("the Snowflake double has not been started")
-        return self._port
+        return self._server.port
 
     @property
     def running(self) -> bool:
         """Whether the server process is alive."""
-        return self._process is not None and self._process.poll() is None
+        return self._server is not None and self._server.alive
 
     @property
     def log_path(self) -> Path | None:
         """The server process's log (its stderr) while it runs; None before and after."""
-        return self._log_path
+        return self._server.log_path if self._server is not None else None
 
     @property
     def python(self) -> str | None:
         """The interpreter serving the double (see ``gds_snowflake.testing._environment``)."""
-        return self._python
+        return self._server.python if self._server is not None else None
 
     def connect_kwargs(self) -> dict[str, Any]:
         """``snowflake.connector.connect`` arguments that reach this double.
@@ -154,93 +187,30 @@ class SnowflakeDouble:
             The double itself.
 
         Raises:
-            RuntimeError: already running, or the server did not come up within
-                ``STARTUP_TIMEOUT`` (60 s); the message has the end of its log.
+            RuntimeError: already running, or the server did not come up within 60 s;
+                the message has the end of its log.
             gds_snowflake.testing._environment.DoubleEnvironmentError: its environment
                 could not be built.
         """
-        import gds_snowflake
-        from gds_snowflake.testing._environment import server_interpreter
-
         if self.running:
             raise RuntimeError("the Snowflake double is already running")
-        self._python = server_interpreter()
-        handle, name = tempfile.mkstemp(prefix="snowflake-double-", suffix=".log")
-        self._log_path = Path(name)
-        package = str(Path(gds_snowflake.__file__).resolve().parent)
-        with open(handle, "wb", closefd=True) as log:
-            self._process = subprocess.Popen(
-                [
-                    self._python,
-                    "-I",
-                    "-c",
-                    _BOOTSTRAP,
-                    package,
-                    "--account",
-                    self._account,
-                    "--renewal-failure-body",
-                    self._renewal_failure_body,
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-            )
-        self._finalizer = weakref.finalize(self, _end_process, self._process, self._log_path)
-        try:
-            handshake = self._read_handshake(time.monotonic() + STARTUP_TIMEOUT)
-            self._port, self._token = int(handshake["port"]), str(handshake["control_token"])
-            self._call("ping")
-        except BaseException:
-            self.stop()
-            raise
+        self._server = ServerProcess(
+            ["--account", self._account, "--renewal-failure-body", self._renewal_failure_body]
+        )
         logger.info(
             "Snowflake double serving account %s on %s:%s (pid %s)",
             self._account,
             HOST,
-            self._port,
-            self._process.pid,
+            self._server.port,
+            self._server.pid,
         )
         return self
 
-    def _read_handshake(self, deadline: float) -> dict[str, Any]:
-        process = self._process
-        assert process is not None and process.stdout is not None
-        lines: queue.Queue[bytes] = queue.Queue()
-        threading.Thread(
-            target=lambda: lines.put(process.stdout.readline()),  # type: ignore[union-attr]
-            name="snowflake-double-handshake",
-            daemon=True,
-        ).start()
-        try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            line = b""
-        try:
-            handshake = json.loads(line)
-            if isinstance(handshake, dict):
-                return handshake
-        except ValueError:
-            pass
-        state = "exited" if process.poll() is not None else f"no answer in {STARTUP_TIMEOUT} s"
-        raise RuntimeError(
-            f"the Snowflake double's server did not start ({state}; interpreter "
-            f"{self._python}). The end of its log:\n{self._log_tail()}"
-        )
-
-    def _log_tail(self, lines: int = 20) -> str:
-        if self._log_path is None:
-            return ""
-        try:
-            text = self._log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
     def stop(self) -> None:
         """Stops the server process and deletes its log; a no-op when not running."""
-        if self._finalizer is not None:
-            self._finalizer()  # ends the process (see _end_process) once
-        self._process, self._finalizer, self._log_path = None, None, None
+        if self._server is not None:
+            self._server.stop()
+        self._server = None
 
     def __enter__(self) -> SnowflakeDouble:
         return self.start()
@@ -262,25 +232,9 @@ class SnowflakeDouble:
     # -- the control API -------------------------------------------------------------
 
     def _call(self, operation: str, **arguments: Any) -> Any:
-        if not self.running:
+        if self._server is None or not self.running:
             raise RuntimeError("the Snowflake double is not running: start() it first")
-        # http.client, not requests/urllib: no proxy variable applies to loopback calls.
-        conn = http.client.HTTPConnection(HOST, self.port, timeout=CONTROL_TIMEOUT)
-        try:
-            conn.request(
-                "POST",
-                _CONTROL_PREFIX + operation,
-                body=json.dumps(arguments),
-                headers={"Content-Type": "application/json", _TOKEN_HEADER: self._token},
-            )
-            response = conn.getresponse()
-            answer = json.loads(response.read() or b"{}")
-        finally:
-            conn.close()
-        if response.status == 200:
-            return answer.get("result")
-        error = _ERRORS.get(str(answer.get("error")), RuntimeError)
-        raise error(str(answer.get("message", f"control call {operation} failed")))
+        return self._server.call(operation, **arguments)
 
     # -- users -------------------------------------------------------------------
 
@@ -397,22 +351,6 @@ class SnowflakeDouble:
         """Refused logins (wrong credentials) for ``user``; injected failures excluded."""
         count: int = self._call("failed_login_count", user=user)
         return count
-
-
-def _end_process(process: subprocess.Popen[bytes], log_path: Path) -> None:
-    """Close the server's stdin (its signal to stop), wait, then kill if need be."""
-    try:
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT)
-    finally:
-        if process.stdout is not None:
-            process.stdout.close()
-        log_path.unlink(missing_ok=True)
 
 
 def _digest(password: str | None) -> str | None:

@@ -45,7 +45,7 @@ __all__ = ["CONTROL_PREFIX", "TOKEN_HEADER", "ControlApp", "main"]
 logger = logging.getLogger(__name__)
 
 CONTROL_PREFIX = "/gds-double/v1/"
-TOKEN_HEADER = "X-Gds-Double-Token"
+TOKEN_HEADER = "X-Gds-Double-Token"  # noqa: S105 - a header's name
 HOST = "127.0.0.1"
 _DUCKDB_ARROW_WARNING = r"Arrow output on a DB-API result"
 
