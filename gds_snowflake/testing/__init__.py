@@ -47,6 +47,7 @@ own environment has them.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import secrets
 from collections.abc import Callable, Iterator, Mapping
@@ -63,6 +64,7 @@ __all__ = ["SnowflakeDouble", "SnowflakeTestUser", "create_snowflake_user"]
 
 DEFAULT_MOUNT = "secret"  # the KV v2 mount every OpenBao dev server has
 _ids = itertools.count(1)
+_build_failures: list[Exception] = []  # a failed build of the double's environment, once
 
 
 def __getattr__(name: str) -> Any:
@@ -332,9 +334,11 @@ if pytest is not None:
         (``gds-snowflake demo``) use the same one; keep that variable if your tests
         clear the environment.
         """
-        from gds_snowflake.testing._environment import export_location
+        from gds_snowflake.testing._environment import DoubleEnvironmentError, export_location
 
-        export_location()
+        # Not installed (a bare source tree): said when a test needs the double, not here.
+        with contextlib.suppress(DoubleEnvironmentError):
+            export_location()
 
     def pytest_collection_finish(session: pytest.Session) -> None:
         """Build the double's environment before the first test that needs it, if needed.
@@ -342,7 +346,7 @@ if pytest is not None:
         A first build takes about half a minute; done here, it counts against no test's
         timeout, and it is skipped when no collected test uses the double.
         """
-        from gds_snowflake.testing._environment import server_interpreter
+        from gds_snowflake.testing._environment import DoubleEnvironmentError, server_interpreter
 
         if not any(
             "snowflake_double_environment" in getattr(item, "fixturenames", ())
@@ -355,7 +359,12 @@ if pytest is not None:
             if reporter is not None:
                 reporter.write_line(line)
 
-        server_interpreter(report=report)
+        try:
+            server_interpreter(report=report)
+        except DoubleEnvironmentError as exc:
+            # The tests that need the double fail with this; the others still run.
+            _build_failures.append(exc)
+            report(f"gds_snowflake.testing: {exc}")
 
     @pytest.fixture(scope="session")
     def snowflake_double_environment() -> str:
@@ -366,6 +375,8 @@ if pytest is not None:
         """
         from gds_snowflake.testing._environment import server_interpreter
 
+        if _build_failures:
+            raise _build_failures[0]
         return server_interpreter()
 
     @pytest.fixture(scope="session")
