@@ -56,9 +56,15 @@ def lines() -> list[Line]:
     if os.path.abspath(python) == os.path.abspath(sys.executable):
         return [here]
     found = subprocess.run(
-        [python, "-c", "from importlib.metadata import version as v; "
-         "print(v('snowflake-connector-python'))"],
-        capture_output=True, text=True, check=True, timeout=60,
+        [
+            python,
+            "-c",
+            "from importlib.metadata import version as v; print(v('snowflake-connector-python'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout.strip()
     other = Line(python, found, here=False)
     return [here] if other.major == here.major else [here, other]

@@ -124,7 +124,9 @@ class RemoteWorld:
     def client(self, **kwargs: Any) -> Any:
         from gds_vault import AppRoleAuth, VaultClient
 
-        client = VaultClient(self.vault.addr, auth=AppRoleAuth(self.role_id, self.secret_id), **kwargs)
+        client = VaultClient(
+            self.vault.addr, auth=AppRoleAuth(self.role_id, self.secret_id), **kwargs
+        )
         self._clients.append(client)
         return client
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from importlib.metadata import version
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -142,8 +142,10 @@ class World:
 
 
 @pytest.fixture(params=RENEWAL_FAILURE_BODIES)
-def renewal_failure_body(request: pytest.FixtureRequest, snowflake_double: SnowflakeDouble) -> Iterator[str]:
-    """The session double answers refused renewals with a ``data`` object, then ``data: null``."""
+def renewal_failure_body(
+    request: pytest.FixtureRequest, snowflake_double: SnowflakeDouble
+) -> Iterator[str]:
+    """The double answers refused renewals with a ``data`` object, then ``data: null``."""
     before = snowflake_double.renewal_failure_body
     snowflake_double.set_renewal_failure_body(request.param)
     yield request.param

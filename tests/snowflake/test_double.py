@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -22,9 +23,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from snowflake.connector.errors import DatabaseError, OperationalError
 
-from gds_snowflake._classify import is_credential_rejection, is_session_gone, is_transient_login_failure
+from gds_snowflake._classify import (
+    is_credential_rejection,
+    is_session_gone,
+    is_transient_login_failure,
+)
 from gds_snowflake._connector import adapt_connect_arguments, known_parameters
-from gds_snowflake.testing._double import RENEWAL_FAILURE_BODIES, SnowflakeDouble, public_key_fingerprint
+from gds_snowflake.testing._double import (
+    SnowflakeDouble,
+    public_key_fingerprint,
+)
 from gds_snowflake.testing._environment import (
     ENV_VARIABLE,
     DoubleEnvironmentError,
@@ -259,16 +267,6 @@ def test_bare_base64_public_key_is_accepted(
 # -- sessions ----------------------------------------------------------------------------
 
 
-@pytest.fixture(params=RENEWAL_FAILURE_BODIES)
-def renewal_failure_body(
-    request: pytest.FixtureRequest, snowflake_double: SnowflakeDouble
-) -> Iterator[str]:
-    """Refused renewals answered with a ``data`` object, then with ``data: null``."""
-    snowflake_double.set_renewal_failure_body(request.param)
-    yield request.param
-    snowflake_double.set_renewal_failure_body("data")
-
-
 def test_expired_session_fails_statements_and_a_new_login_works(
     snowflake_double: SnowflakeDouble,
     connect: Callable[..., Any],
@@ -493,7 +491,7 @@ def test_server_runs_fakesnow_on_connector_4_in_its_own_process(
     """The server is another process, with connector 4.x and fakesnow 0.12, whatever the
     connector line of the tests is."""
     info = snowflake_double.server_info()
-    assert info["pid"] != __import__("os").getpid()
+    assert info["pid"] != os.getpid()
     assert info["connector"].startswith("4.")
     assert info["fakesnow"].startswith("0.12.")
     assert Path(info["python"]).name.startswith("python")
@@ -512,7 +510,12 @@ def test_start_and_stop() -> None:
         assert double.renewal_failure_body == "null"
         log = double.log_path
         assert log is not None and log.exists()
-        expected = {"account": "other", "host": "127.0.0.1", "port": double.port, "protocol": "http"}
+        expected = {
+            "account": "other",
+            "host": "127.0.0.1",
+            "port": double.port,
+            "protocol": "http",
+        }
         if "platform_detection_timeout_seconds" in known_parameters():
             expected["platform_detection_timeout_seconds"] = 0.0
         assert double.connect_kwargs() == expected
@@ -544,7 +547,7 @@ def test_location_survives_a_new_home(tmp_path: Path) -> None:
         "from gds_snowflake.testing._environment import environment_location; "
         "print(environment_location())"
     )
-    env = {**__import__("os").environ, "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path)}
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
