@@ -82,6 +82,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from gds_snowflake.testing._app import RENEWAL_FAILURE_BODIES  # cheap: no starlette yet
 from gds_snowflake.testing._process import HOST, ServerProcess
 from gds_snowflake.testing._registry import public_key_fingerprint
 
@@ -90,7 +91,6 @@ __all__ = ["RENEWAL_FAILURE_BODIES", "SnowflakeDouble", "public_key_fingerprint"
 logger = logging.getLogger(__name__)
 
 DEFAULT_ACCOUNT = "testaccount"
-RENEWAL_FAILURE_BODIES = ("data", "null")  # as gds_snowflake.testing._app has them
 
 
 class SnowflakeDouble:
@@ -157,8 +157,9 @@ class SnowflakeDouble:
 
         Returns:
             ``account``, ``host``, ``port`` and ``protocol`` ("http"), and, where the
-            installed connector uses it, ``platform_detection_timeout_seconds=0.0``;
-            add the user and the credentials.
+            installed connector knows it, ``platform_detection_timeout_seconds=0.0``
+            (4.x honours it, 5.x accepts and ignores it); add the user and the
+            credentials.
         """
         from gds_snowflake._connector import known_parameters
 
