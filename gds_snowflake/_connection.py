@@ -227,17 +227,21 @@ class ReauthCursor:
             self._connection._note_statement()
             return result
 
-    def execute(self, command: str, params: Any = None, **kwargs: Any) -> ReauthCursor:
+    # The arguments are passed on as given: their names differ between the connector
+    # lines (4.x: ``command, params``; 5.x: ``operation, parameters``), and the
+    # connector's own helpers (write_pandas) pass them by name.
+    def execute(self, *args: Any, **kwargs: Any) -> ReauthCursor:
         """Execute a statement; re-run after re-authentication if the session expired.
 
-        Returns this cursor, so ``cursor.execute(sql).fetchall()`` works.
+        Takes the installed connector's ``cursor.execute`` arguments (SQL text, then its
+        parameters). Returns this cursor, so ``cursor.execute(sql).fetchall()`` works.
         """
-        self._run("execute", command, params, **kwargs)
+        self._run("execute", *args, **kwargs)
         return self
 
-    def executemany(self, command: str, seqparams: Any, **kwargs: Any) -> ReauthCursor:
+    def executemany(self, *args: Any, **kwargs: Any) -> ReauthCursor:
         """Execute a statement for each parameter set (re-run as ``execute`` is)."""
-        self._run("executemany", command, seqparams, **kwargs)
+        self._run("executemany", *args, **kwargs)
         return self
 
     def execute_async(self, *args: Any, **kwargs: Any) -> Any:

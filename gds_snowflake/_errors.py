@@ -10,7 +10,8 @@ The tree::
     │       └── UnsupportedPrivateKeyError   a key type or encryption Snowflake cannot use
     ├── SnowflakeAuthenticationError     Snowflake kept rejecting credentials after a fresh
     │                                    read from Vault (revoked, locked, wrong user)
-    └── SnowflakeTransactionLostError    the session expired inside an open transaction
+    ├── SnowflakeTransactionLostError    the session expired inside an open transaction
+    └── SnowflakeForkError               connector 5.x cannot log in from this forked process
 
 Vault failures surface as the ``gds_vault`` errors (``VaultError`` subclasses); errors from
 Snowflake itself that are not about authentication surface unchanged as
@@ -54,3 +55,11 @@ class SnowflakeAuthenticationError(SnowflakeVaultError):
 class SnowflakeTransactionLostError(SnowflakeVaultError):
     """The session expired inside an open transaction; it was reconnected, but the
     transaction's earlier statements are gone, so the statement was not re-run."""
+
+
+class SnowflakeForkError(SnowflakeVaultError, RuntimeError):
+    """Connector 5.x was loaded before this process was forked, so it cannot log in here.
+
+    Its native core starts its worker threads when it is imported, and a forked child
+    has none of them: a login there would hang for ever, so it is refused at once.
+    """

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from gds_snowflake._classify import is_credential_rejection, is_transient_login_failure
 from gds_snowflake._connection import VaultSnowflakeConnection
+from gds_snowflake._connector import adapt_connect_arguments, ensure_usable_here
 from gds_snowflake._credentials import (
     CredentialStore,
     SecretLayout,
@@ -157,7 +158,11 @@ class SnowflakeConnectionProvider:
         return self._store().get(self.secret_path)
 
     def connect_arguments(self, credentials: SnowflakeCredentials, **extra: Any) -> dict[str, Any]:
-        """The keyword arguments for snowflake.connector.connect, credentials included."""
+        """The keyword arguments for snowflake.connector.connect, credentials included.
+
+        They are adapted to the installed connector line (``_connector``): whole numbers
+        where it wants them, the logout behaviour set where 5.x would warn otherwise.
+        """
         kwargs = credentials.connect_kwargs()
         kwargs.update(self.overrides)
         kwargs.update(self.connect_kwargs)
@@ -172,7 +177,7 @@ class SnowflakeConnectionProvider:
                 f"No Snowflake account: add an 'account' field to {self.secret_path}, set "
                 "SNOWFLAKE_ACCOUNT, or pass account=."
             )
-        return kwargs
+        return adapt_connect_arguments(kwargs)
 
     def connect(self, **extra: Any) -> VaultSnowflakeConnection:
         """Open a connection that re-authenticates when its session or credentials expire.
@@ -213,6 +218,7 @@ class SnowflakeConnectionProvider:
             return self._open_with_fresh_credentials(self._store(), extra)
 
     def _login(self, credentials: SnowflakeCredentials, extra: Mapping[str, Any]) -> Any:
+        ensure_usable_here()
         kwargs = self.connect_arguments(credentials, **extra)
 
         def attempt() -> Any:

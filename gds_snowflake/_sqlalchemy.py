@@ -21,9 +21,13 @@ snowflake-sqlalchemy does), and the pool replaces a connection whose session is 
   transaction's earlier statements are lost), with ``connection_invalidated`` true, and
   the next checkout gets a new session. Only that connection is dropped.
 - After ``os.fork()`` (Airflow, multiprocessing) a pooled connection made in the parent
-  is not used in the child: at checkout the child drops it without closing it (closing
-  would log the parent's session out) and opens its own, as SQLAlchemy's pooling guide
-  recommends.
+  is not used in the child: right after the fork, in the child, every engine made here
+  gets a new, empty pool with ``engine.dispose(close=False)``, as SQLAlchemy's pooling
+  guide recommends (the parent's connections are left alone: closing them would log
+  the parent's sessions out), so the child's first checkout opens its own connection.
+  That happens before the pool's pre-ping, which would otherwise ping the parent's
+  session from the child (and hang there with connector 5.x, whose native core cannot
+  run after a fork: the child's own login then raises ``SnowflakeForkError`` at once).
 
 ``pandas.read_sql(sql, engine)`` and ``DataFrame.to_sql(..., engine)`` check a
 connection out per call, so with pre-ping they survive idle expiry without any retry
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 ENGINE_URL = "snowflake://"  # no account, user or password: they come from Vault per connection
 _INSTALL_HINT = "pip install 'gds-vault-snowflake[sqlalchemy]'"
+_engines: weakref.WeakSet[Any] = weakref.WeakSet()  # for the fork hook below
 
 
 def get_snowflake_engine(
@@ -90,7 +96,7 @@ def get_snowflake_engine(
     try:
         import sqlalchemy  # optional and heavy: only when an engine is made
         from snowflake.sqlalchemy import snowdialect  # noqa: F401 - the dialect
-        from sqlalchemy import event, exc
+        from sqlalchemy import event
     except ImportError as missing:
         raise ImportError(
             f"get_snowflake_engine needs SQLAlchemy and snowflake-sqlalchemy: {_INSTALL_HINT} "
@@ -132,24 +138,20 @@ def get_snowflake_engine(
             # pre-ping checks them at checkout anyway).
             context.invalidate_pool_on_disconnect = False
 
-    @event.listens_for(engine, "connect")
-    def _remember_process(dbapi_connection: Any, connection_record: Any) -> None:
-        connection_record.info["gds_pid"] = os.getpid()
-
-    @event.listens_for(engine, "checkout")
-    def _not_across_fork(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
-        pid = connection_record.info.get("gds_pid")
-        if pid is not None and pid != os.getpid():
-            # Forget the parent's connection without closing it: closing logs its session out.
-            connection_record.dbapi_connection = proxy.dbapi_connection = None
-            raise exc.DisconnectionError(
-                f"pooled Snowflake connection belongs to process {pid}; opening one for "
-                f"process {os.getpid()}"
-            )
-
+    _engines.add(engine)
     return engine
 
 
 def _open(provider: SnowflakeConnectionProvider, cparams: Mapping[str, Any]) -> Any:
     """A plain connector connection with current credentials (Vault read again if rejected)."""
     return provider.open_raw(**cparams)
+
+
+def _fresh_pools_in_child() -> None:
+    # The parent's pooled connections stay the parent's (see the module docstring).
+    for engine in list(_engines):
+        engine.dispose(close=False)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_pools_in_child)

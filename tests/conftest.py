@@ -28,6 +28,11 @@ _AMBIENT = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_D
 _PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
+# Where the Snowflake double's own environment lives: the gds_snowflake.testing plugin
+# resolves it once per session and exports it, so commands a test runs find the same one.
+_KEEP = ("GDS_SNOWFLAKE_DOUBLE_ENV",)
+
+
 @pytest.fixture(scope="session")
 def empty_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home directory for the tests: no ~/.vault-token, no ~/.aws, nothing."""
@@ -38,6 +43,8 @@ def empty_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def clean_environ(monkeypatch: pytest.MonkeyPatch, empty_home: Path) -> Iterator[None]:
     """Remove every variable that could change how the libraries behave."""
     for name in list(os.environ):
+        if name in _KEEP:
+            continue
         if name.startswith(_PREFIXES) or name in _AMBIENT or name in _PROXIES:
             monkeypatch.delenv(name, raising=False)
     # Every server in the tests is on loopback; no proxy may sit in between.
@@ -47,6 +54,10 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, empty_home: Path) -> Iterator
     # botocore's credential chain ends with the EC2 instance metadata service, an HTTP
     # call to 169.254.169.254: tests reach nothing beyond loopback.
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # Nor may the connector probe cloud metadata endpoints (169.254.169.254, ...) at
+    # login: 5.x does unless told so here (its platform_detection_timeout_seconds is
+    # ignored), 4.x honours this too.
+    monkeypatch.setenv("SNOWFLAKE_DISABLE_PLATFORM_DETECTION", "true")
     yield
     stray = empty_home / ".vault-token"
     if stray.exists():  # a test or a server wrote the shared home's token file

@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from gds_snowflake._connector import known_parameters
 from gds_snowflake.testing import SnowflakeTestUser
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -136,9 +137,15 @@ def test_logging_example_writes_json_lines_without_secrets(user):
 def test_custom_retry_example_retries_a_failed_login(user):
     """With the interactive profile a login answered 503 is retried once, logged as a WARNING."""
     user.double.fail_next_logins(1, status=503)
-    # The connector retries a failed login itself first (after a 1 s backoff; up to 10
-    # times for key pair): with its retries off, the example's RetryPolicy is what retries.
-    env = _env(user, MAX_CON_RETRY_ATTEMPTS="0", JWT_CNXN_RETRY_ATTEMPTS="0")
+    # The connector retries a failed login itself first (4.x after a 1 s backoff, up to
+    # 10 times for key pair; 5.x up to 6 attempts): with its retries off, the example's
+    # RetryPolicy is what retries. 4.x reads that from variables, 5.x from an argument.
+    if "retry_max_attempts" in known_parameters():
+        env = _env(user, EXAMPLE_SNOWFLAKE_CONNECT_ARGS=json.dumps(
+            {**user.connect_kwargs(), "retry_max_attempts": 1}
+        ))
+    else:
+        env = _env(user, MAX_CON_RETRY_ATTEMPTS="0", JWT_CNXN_RETRY_ATTEMPTS="0")
     result = _run("custom_retry.py", env, "--profile", "interactive")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["profile=interactive", "attempts=2", "result=1"]

@@ -5,6 +5,10 @@ Vault administrator would, then calls get_snowflake_connection() exactly as a us
 does (configured only by VAULT_* variables), runs queries, expires the session to show
 the transparent reconnect, rotates the key to show Vault being read again, and cleans up.
 Nothing leaves the machine.
+
+The Snowflake double runs in a process of its own, from an environment of its own (built
+with pip on first use, then cached; see ``gds_snowflake.testing._environment``), so the
+demo works with whichever connector line this environment has and never changes it.
 """
 
 from __future__ import annotations
@@ -13,9 +17,18 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from importlib.metadata import version
 from typing import IO, Any
 
 SECRET_PATH = "secret/snowflake/demo"  # noqa: S105 - a path, not a password
+# Set while the demo runs, as its job would have them; put back as they were afterwards.
+_ENVIRONMENT = (
+    "VAULT_ADDR",
+    "VAULT_ROLE_ID",
+    "VAULT_SECRET_ID",
+    "SNOWFLAKE_DISABLE_PLATFORM_DETECTION",
+)
+_CONNECTOR = "snowflake-connector-python"
 USER = "DEMO_ETL"
 POLICY = 'path "secret/data/snowflake/*" { capabilities = ["read"] }\n'
 
@@ -34,6 +47,7 @@ def run_demo(out: IO[str] | None = None) -> int:
 
     try:
         from gds_snowflake.testing._double import SnowflakeDouble
+        from gds_snowflake.testing._environment import DoubleEnvironmentError, server_interpreter
         from gds_vault.testing import OpenBaoServer
     except ImportError as exc:
         print(
@@ -43,19 +57,34 @@ def run_demo(out: IO[str] | None = None) -> int:
         return 2
 
     started = time.monotonic()
-    saved_env = {k: os.environ.get(k) for k in ("VAULT_ADDR", "VAULT_ROLE_ID", "VAULT_SECRET_ID")}
+    saved_env = {name: os.environ.get(name) for name in _ENVIRONMENT}
+    # Everything stays on loopback: without this, connector 5.x probes cloud metadata
+    # endpoints (169.254.169.254, ...) at every login.
+    os.environ.setdefault("SNOWFLAKE_DISABLE_PLATFORM_DETECTION", "true")
     step("Starting a local OpenBao dev server and the Snowflake double (loopback only)")
-    with OpenBaoServer() as vault, SnowflakeDouble() as snowflake:
-        info(f"OpenBao   {vault.addr}")
-        info(f"Snowflake http://{snowflake.host}:{snowflake.port} (account {snowflake.account})")
-        try:
+    try:
+        server_interpreter(report=lambda line: info(line + " ..."))
+    except DoubleEnvironmentError as exc:
+        _restore(saved_env)
+        print(f"gds-snowflake demo: {exc}", file=sys.stderr)
+        return 1
+    try:
+        with OpenBaoServer() as vault, SnowflakeDouble() as snowflake:
+            server = snowflake.server_info()
+            info(f"OpenBao   {vault.addr}")
+            info(
+                f"Snowflake http://{snowflake.host}:{snowflake.port} (account {snowflake.account})"
+            )
+            info(
+                f"the double: fakesnow {server['fakesnow']} in a process of its own (connector "
+                f"{server['connector']} there); this job: connector {version(_CONNECTOR)}"
+            )
             return _scenario(vault, snowflake, step, info, started)
-        finally:
-            _restore(saved_env)
-            from gds_vault import set_default_client
+    finally:
+        _restore(saved_env)
+        from gds_vault import set_default_client
 
-            set_default_client(None)
-    return 1  # pragma: no cover - unreachable
+        set_default_client(None)
 
 
 def _restore(saved: dict[str, str | None]) -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gds_snowflake._classify import errno_of, is_credential_rejection
+from gds_snowflake._classify import errno_of, is_credential_rejection, is_parameter_rejection
 from gds_snowflake._errors import (
     PrivateKeyError,
     PrivateKeyPassphraseError,
@@ -121,6 +121,13 @@ class SnowflakeSteps(DoctorState):
 
     def _login_fix(self, exc: BaseException, account: object) -> str:
         user = self.user
+        if is_parameter_rejection(exc):
+            return (
+                "The Snowflake connector refused a connection argument before contacting "
+                "Snowflake (see the message for which and why): correct that option "
+                "(--login-timeout, --host, --port, --protocol, --role, --warehouse, ...), "
+                "the SNOWFLAKE_* variable or the secret's field that sets it."
+            )
         if is_credential_rejection(exc) and self.key is not None:
             return (
                 f"Snowflake does not accept this key for user {user}. Run DESC USER {user} in "

@@ -1,31 +1,26 @@
 """The Snowflake double's ASGI app: our login, renewal and expiry in front of fakesnow.
 
-What it adds to fakesnow's routes, and what the real connector 4.8.1 then raises to the
-caller (all checked against the connector by ``tests/snowflake/test_double.py``; the
-faults a test injects are described in ``gds_snowflake.testing._double``):
+It runs in the double's server process (``gds_snowflake.testing._server``). What it adds
+to fakesnow's routes (what each connector line then raises is in the module docstring of
+``gds_snowflake.testing._double``, and pinned by ``tests/snowflake/test_double.py``):
 
 - Login (``POST /session/v1/login-request``) succeeds only for a registered user with the
   right password, or with a key-pair JWT (``AUTHENTICATOR=SNOWFLAKE_JWT``) signed RS256
   (RSA) or ES256/ES384/ES512 (EC P-256/P-384/P-521, which the connector picks by curve)
   by one of the user's two registered public keys, whose ``iss`` is
-  ``ACCOUNT.USER.SHA256:<fingerprint>`` and ``sub`` is ``ACCOUNT.USER``. Failures are
-  Snowflake's own error bodies (HTTP 200, ``success: false``):
-
-  - bad password or unknown user: 390100, and the connector raises
-    ``snowflake.connector.errors.DatabaseError`` (not a subclass of it) with
-    ``errno == 390100``, ``sqlstate == "28000"``, ``raw_msg == "Failed to connect to DB:
-    127.0.0.1:<port>. Incorrect username or password was specified."`` and ``str(exc)``
-    that prefixed with ``"390100 (28000): "``;
-  - any key-pair failure (unknown user included, as Snowflake does not tell): 390144,
-    raised as ``DatabaseError``, ``errno == 390144``, ``sqlstate == "28000"``,
-    ``raw_msg == "Failed to connect to DB: 127.0.0.1:<port>. JWT token is invalid."``.
-
-  Neither is retried by the connector.
+  ``ACCOUNT.USER.SHA256:<fingerprint>`` and ``sub`` is ``ACCOUNT.USER``, living at most
+  an hour. Failures are Snowflake's own error bodies (HTTP 200, ``success: false``):
+  390100 "Incorrect username or password was specified." for a password or an unknown
+  user; 390144 "JWT token is invalid." for any key-pair failure (unknown user included,
+  as Snowflake does not tell).
 - Requests carrying an expired session token answer 390112; ``/session/token-request``
-  renews a renewable session (new session and master tokens) or answers 390114.
-- fakesnow's HTTP 500 answers become Snowflake SQL errors (261000), and in a COPY
-  statement write_pandas's quoted ``FROM '@"STAGE"'`` is unquoted; the module docstring
-  of ``gds_snowflake.testing._double`` explains both.
+  renews a renewable session (new session and master tokens, the same ``sessionId``,
+  which 5.x requires) or answers 390114, its ``data`` an object or null as the registry
+  says (``RENEWAL_FAILURE_BODIES``).
+- fakesnow's HTTP 500 answers become Snowflake SQL errors (261000), in a COPY statement
+  write_pandas's quoted ``FROM '@"STAGE"'`` is unquoted, and a PUT's stage info gets the
+  ``region`` and signed-header list 5.x requires; ``gds_snowflake.testing._double``
+  explains why.
 """
 
 from __future__ import annotations
@@ -45,7 +40,7 @@ if TYPE_CHECKING:
     from starlette.responses import Response
     from starlette.types import Receive, Scope, Send
 
-__all__ = ["AuthApp", "fakesnow_server"]
+__all__ = ["RENEWAL_FAILURE_BODIES", "AuthApp", "fakesnow_server"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +57,15 @@ MASTER_EXPIRED = (
     "Authentication token has expired.  The user must authenticate again.",
 )
 SERVER_FAULT = "261000"
+# A failed renewal's answer: "data" carries an object ({"errorCode": ..., "nextAction":
+# null}) as Snowflake's other error answers do; "null" carries "data": null.
+RENEWAL_FAILURE_BODIES = ("data", "null")
+STAGE_REGION = "US-CENTRAL1"  # what a PUT's stage info names (fakesnow leaves it out)
+# What a real GCS V4 presigned URL for a conditional upload lists; 5.x checks for it
+# before a PUT without OVERWRITE. fakesnow's upload route ignores the query string.
+_SIGNED_HEADERS = "X-Goog-SignedHeaders=" + "%3B".join(
+    ("host", "x-goog-if-generation-match", "x-goog-meta-sfc-digest")
+)
 
 _LOGIN_PATH = "/session/v1/login-request"
 _RENEW_PATH = "/session/token-request"
@@ -79,12 +83,12 @@ def fakesnow_server() -> Any:
     return importlib.import_module("fakesnow.server")
 
 
-def _error(code_and_message: tuple[str, str], **data: Any) -> Response:
+def _error(code_and_message: tuple[str, str], *, with_data: bool = True, **data: Any) -> Response:
     from starlette.responses import JSONResponse
 
     code, message = code_and_message
     body = {
-        "data": {"errorCode": code, "nextAction": None, **data},
+        "data": {"errorCode": code, "nextAction": None, **data} if with_data else None,
         "code": code,
         "message": message,
         "success": False,
@@ -221,8 +225,8 @@ class AuthApp:
         await _json_body(request)  # the old session token; the master token decides
         renewed = self._registry.renew(master) if master else None
         if renewed is None:
-            return _error(MASTER_EXPIRED)
-        old, token, new_master = renewed
+            return _error(MASTER_EXPIRED, with_data=self._registry.renewal_failure_body == "data")
+        old, token, new_master, session_id = renewed
         sessions = self._fakesnow.sessions
         if old in sessions:
             sessions[token] = sessions.pop(old)
@@ -233,6 +237,7 @@ class AuthApp:
                     "validityInSeconds": SESSION_VALIDITY,
                     "masterToken": new_master,
                     "masterValidityInSeconds": MASTER_VALIDITY,
+                    "sessionId": session_id,  # the same session, renewed (5.x requires it)
                 },
                 "code": None,
                 "message": None,
@@ -244,7 +249,7 @@ class AuthApp:
         request = await _with_bare_copy_stage(request)
         response: Response = await self._fakesnow.query_request(request)
         if response.status_code < 500:
-            return response
+            return _with_stage_region(response)
         # fakesnow's 500 means "unsupported or a fakesnow bug", not a transient fault;
         # the connector would retry a 500 for ever (network_timeout defaults to none).
         try:
@@ -253,6 +258,29 @@ class AuthApp:
             message = "Unhandled exception"
         hint = " (in fakesnow; the 'fakesnow.server' logger has the traceback)"
         return _error((SERVER_FAULT, message + hint))
+
+
+def _with_stage_region(response: Response) -> Response:
+    """A PUT's answer with the GCS stage's ``region``, which 5.x requires and 4.x ignores.
+
+    fakesnow has the client upload a PUT's file to itself through a GCS-style presigned
+    URL, and leaves out the stage's region; connector 5.x refuses such an answer ("stage
+    info -> region").
+    """
+    from starlette.responses import JSONResponse
+
+    body = bytes(response.body)
+    if b'"stageInfo"' not in body:
+        return response
+    payload = json.loads(body)
+    stage = (payload.get("data") or {}).get("stageInfo")
+    if not isinstance(stage, dict) or stage.get("region"):
+        return response
+    stage["region"] = STAGE_REGION
+    url = stage.get("presignedUrl")
+    if isinstance(url, str) and "X-Goog-SignedHeaders" not in url:
+        stage["presignedUrl"] = url + ("&" if "?" in url else "?") + _SIGNED_HEADERS
+    return JSONResponse(payload, status_code=response.status_code)
 
 
 async def _with_bare_copy_stage(request: Request) -> Request:

@@ -1,112 +1,96 @@
 """A Snowflake double for the tests and the demo: fakesnow behind real authentication.
 
 fakesnow's server app answers the real ``snowflake.connector`` over HTTP with DuckDB
-behind, but lets anyone log in. ``SnowflakeDouble`` puts a layer of ours in front of it
-and runs both with uvicorn in a background thread on a free loopback port::
+behind, but lets anyone log in. ``SnowflakeDouble`` runs it behind a layer of ours, in a
+process of its own on a free loopback port, and drives that process::
 
     with SnowflakeDouble() as sf:
         sf.register_user("etl", password="pw", public_key=pem)
         conn = snowflake.connector.connect(user="etl", password="pw", **sf.connect_kwargs())
 
-``gds_snowflake.testing._app`` is that layer: it checks passwords and key-pair JWTs
-(RS256 and ES256/384/512) against the users registered here, which
-``gds_snowflake.testing._registry`` keeps, and answers failures with Snowflake's own error
-bodies (390100 for a password, 390144 for a key pair, which the connector raises as
-``DatabaseError`` and does not retry; that module's docstring has the details). On top of
-that, what the double lets a test do, and what the real connector 4.8.1 then raises to
-the caller (all checked against the connector by ``tests/snowflake/test_double.py``):
+The process runs fakesnow 0.12, which imports connector internals that connector 5.x
+removed, so it runs with connector 4.x from an environment of its own whatever this
+process has (``gds_snowflake.testing._environment``: this interpreter when it can import
+fakesnow, else a virtual environment built with pip on first use and cached);
+``gds_snowflake.testing._process`` starts and stops it, ``gds_snowflake.testing._server``
+is what runs there, ``gds_snowflake.testing._app`` is our layer (passwords and key-pair
+JWTs, RS256 and ES256/384/512, checked against the users ``_registry`` keeps, failures
+answered with Snowflake's own error bodies). This class changes users and faults through
+the server's control API; only SHA-256 digests of passwords and public keys cross it.
 
+What the double lets a test do, and what the real connector then raises to the caller,
+on each line (tests/snowflake/test_double.py pins all of it; the same table, by error,
+is in ``gds_snowflake._classify``):
+
+- Wrong password or unknown user: ``DatabaseError`` 390100, sqlstate 28000, "Incorrect
+  username or password was specified."; a refused key pair: 390144, "JWT token is
+  invalid.". Neither line retries them.
 - ``fail_next_logins(n, status=503)`` answers the next ``n`` login requests with a bare
-  HTTP error. The connector does not retry a login inside its HTTP layer; its
-  authenticator does: it sleeps one backoff step (``backoff_policy``, by default
-  exponential with full jitter: 1 s, then 0-2 s, 0-4 s, ... capped at 16 s) and tries
-  again, up to ``MAX_CON_RETRY_ATTEMPTS`` retries for a password (environment variable,
-  default 1, so 2 attempts in all) or ``JWT_CNXN_RETRY_ATTEMPTS`` for key-pair (default
-  10), and never beyond ``login_timeout`` seconds (default 120). When they run out it
-  raises ``snowflake.connector.errors.OperationalError`` with ``errno == 250001`` and
-  message ``"Could not connect to Snowflake backend after 2 attempt(s).Aborting"``.
-  Pass ``backoff_policy`` (a generator function yielding seconds) to make that fast.
-- ``expire_sessions()`` makes every later request carrying those session tokens answer
-  390112 ("Your session has expired. Please login again."). The connector then posts
-  ``/session/token-request`` with its master token in the ``Authorization`` header and
-  ``{"oldSessionToken": ..., "requestType": "RENEW"}``; the double answers 390114
-  ("Authentication token has expired.  The user must authenticate again.") and the
-  connector marks the connection ``expired`` and raises to the caller of
-  ``cursor.execute``: ``snowflake.connector.errors.ProgrammingError`` with
-  ``errno == 390114``, ``sqlstate == "08001"`` and that message as ``raw_msg``. Every
-  later execute on that connection does the same; ``is_closed()`` stays False. A new
-  connection works.
-  ``expire_sessions(renewable=True)`` instead answers the renewal with a new session
-  token, so the connector renews silently and the caller sees nothing.
+  HTTP error. The connector retries a login itself: 4.x twice in all for a password
+  (``MAX_CON_RETRY_ATTEMPTS``) and 11 times for a key pair (``JWT_CNXN_RETRY_ATTEMPTS``),
+  sleeping ``backoff_policy`` between tries (1 s, then full jitter up to 16 s); 5.x six
+  times (``retry_max_attempts``), sleeping ``retry_backoff_base_ms`` (250 ms) growing to
+  ``retry_backoff_cap_ms``; both give up at ``login_timeout``. When they run out: 4.x
+  ``OperationalError`` 250001 "Could not connect to Snowflake backend after 2
+  attempt(s)", 5.x ``DatabaseError`` 250001, sqlstate 08001, "HTTP request failed after
+  retries"; 5.x at ``login_timeout``: ``OperationalError`` 14, sqlstate HYT00.
+- ``expire_sessions()`` makes every later request with those session tokens answer
+  390112 ("Your session has expired"). The connector then posts
+  ``/session/token-request`` with its master token; the double refuses with 390114 and,
+  as :meth:`set_renewal_failure_body` chose, a ``data`` object (the default, as
+  Snowflake's other error answers carry) or ``"data": null``. 4.x raises
+  ``ProgrammingError`` 390114, sqlstate 08001, either way, on this and every later
+  execute. 5.x raises ``DatabaseError`` 390114 then ``ReauthenticationRequest`` 390114
+  for ``null``, and for a ``data`` object, which it cannot parse, ``DatabaseError``
+  250001, sqlstate 08001, "Failed to refresh session: ... missing field
+  `sessionToken`". ``is_closed()`` stays False; a new connection works.
+  ``expire_sessions(renewable=True)`` instead renews (new session and master tokens,
+  same session id), and the caller sees nothing.
 - ``drop_user()`` expires the user's sessions (not renewably) as well.
-- Per-user counts of successful and failed logins. Injected transient failures count in
-  neither.
+- Per-user counts of successful and refused logins; injected failures count in neither.
 - fakesnow errors that it answers with HTTP 500 (an unsupported statement, a bug) are
   answered as a Snowflake SQL error (HTTP 200, ``success: false``, code 261000) so that
-  the connector raises ``ProgrammingError`` at once instead of retrying for ever.
-- ``write_pandas`` (snowflake.connector.pandas_tools) loads with
-  ``COPY INTO t (...) FROM (SELECT $1:"A", ... FROM '@"STAGE"')``: Snowflake takes the
-  stage there as a quoted string, fakesnow 0.12 only as a bare ``@"STAGE"`` (it answers
-  "invalid URL prefix"). The double rewrites that one form, in COPY statements only, to
-  the bare one; the PUT before it works as it is.
+  the connector raises ``ProgrammingError`` at once instead of retrying.
+- ``write_pandas`` works on both lines: its COPY's stage, quoted as Snowflake takes it
+  (``FROM '@"STAGE"'``), is unquoted for fakesnow 0.12, and a PUT's GCS-style stage
+  gets the region and signed-header list connector 5.x insists on.
 
 Limits worth knowing:
 
 - ``select current_user()`` returns ``'duckdb'`` (DuckDB's own function, which fakesnow
   passes through), not the logged-in user; ``current_account()`` does not exist.
-- fakesnow keeps every session's data in one in-memory DuckDB per process (module
-  globals), so all doubles in a process share tables, and so do all users.
-- duckdb 2.0 warns ("Arrow output on a DB-API result makes an extra copy ...") from
-  fakesnow's cursor on every query. The warning is raised in the server's threads, but
-  warning filters are process-wide: under ``-W error`` it turns every query into an
-  error (fakesnow's "Unhandled exception", raised as ``ProgrammingError`` 261000 thanks
-  to the 500 mapping above; the ``fakesnow.server`` log has the traceback). ``start()``
-  adds a precise ignore filter for it, which is enough for the demo; pytest restores the
-  filters around every test, so test suites need the same filter in their
-  ``filterwarnings`` configuration:
-  ``"ignore:Arrow output on a DB-API result:UserWarning:fakesnow"``.
+- All sessions of one double share one in-memory DuckDB, so all users share tables.
 - The connector honours ``HTTP_PROXY``/``http_proxy`` even for 127.0.0.1 unless
   ``NO_PROXY`` covers it; ``connect_kwargs()`` cannot switch that off.
-- Unless told otherwise, every connector login probes cloud metadata endpoints
-  (``metadata.google.internal``, 169.254.169.254, ...) from six threads; without DNS,
-  16 concurrent logins then stall about 5 s in ``getaddrinfo``. ``connect_kwargs()``
-  therefore sets ``platform_detection_timeout_seconds=0.0``, which skips the network
-  probes (``SNOWFLAKE_DISABLE_PLATFORM_DETECTION=true`` does the same process-wide).
+- Unless told otherwise, every login probes cloud metadata endpoints
+  (``169.254.169.254``, ``metadata.google.internal``, ...). ``connect_kwargs()`` sets
+  ``platform_detection_timeout_seconds=0.0``, which stops 4.x's probes; 5.x ignores it,
+  and only ``SNOWFLAKE_DISABLE_PLATFORM_DETECTION=true`` in the environment stops its
+  probes (the project's tests, the demo and the benchmarks set it).
+- The first start on a machine may build the double's environment first (about half a
+  minute, from PyPI).
 
 No password or key appears in any repr or log line: passwords are kept only as SHA-256
-digests, and the logs name users, never credentials.
+digests, and the logs (here and in the server's log file) name users, never credentials.
 """
 
 from __future__ import annotations
 
-import http.client
+import hashlib
 import logging
-import socket
-import threading
-import time
-import warnings
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from gds_snowflake.testing._app import AuthApp, fakesnow_server
-from gds_snowflake.testing._registry import (
-    Registry,
-    User,
-    digest,
-    load_key,
-    norm,
-    public_key_fingerprint,
-)
+from gds_snowflake.testing._app import RENEWAL_FAILURE_BODIES  # cheap: no starlette yet
+from gds_snowflake.testing._process import HOST, ServerProcess
+from gds_snowflake.testing._registry import public_key_fingerprint
 
-__all__ = ["SnowflakeDouble", "public_key_fingerprint"]
+__all__ = ["RENEWAL_FAILURE_BODIES", "SnowflakeDouble", "public_key_fingerprint"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ACCOUNT = "testaccount"
-HOST = "127.0.0.1"
-STARTUP_TIMEOUT = 10.0  # seconds to wait for the server to answer
-STOP_TIMEOUT = 5.0  # seconds to wait for the server thread to finish
-_DUCKDB_ARROW_WARNING = r"Arrow output on a DB-API result"
 
 
 class SnowflakeDouble:
@@ -114,17 +98,22 @@ class SnowflakeDouble:
 
     Args:
         account: the account name clients pass to ``connect``; JWTs must name it.
+        renewal_failure_body: how a refused session renewal is answered: ``"data"``
+            (a ``data`` object with the error code, as Snowflake's other errors) or
+            ``"null"`` (``"data": null``). See the module docstring for what each
+            connector line raises; :meth:`set_renewal_failure_body` changes it later.
     """
 
-    def __init__(self, *, account: str = DEFAULT_ACCOUNT) -> None:
+    def __init__(
+        self, *, account: str = DEFAULT_ACCOUNT, renewal_failure_body: str = "data"
+    ) -> None:
+        _check_body(renewal_failure_body)
         self._account = account
-        self._registry = Registry()
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-        self._port: int | None = None
+        self._renewal_failure_body = renewal_failure_body
+        self._server: ServerProcess | None = None
 
     def __repr__(self) -> str:
-        state = f"http://{HOST}:{self._port}" if self.running else "stopped"
+        state = f"http://{HOST}:{self.port}" if self.running else "stopped"
         return f"<SnowflakeDouble account={self._account!r} {state}>"
 
     @property
@@ -144,24 +133,35 @@ class SnowflakeDouble:
         Raises:
             RuntimeError: the double was never started.
         """
-        if self._port is None:
+        if self._server is None:
             raise RuntimeError("the Snowflake double has not been started")
-        return self._port
+        return self._server.port
 
     @property
     def running(self) -> bool:
-        """Whether the server thread is serving."""
-        return self._thread is not None and self._thread.is_alive()
+        """Whether the server process is alive."""
+        return self._server is not None and self._server.alive
+
+    @property
+    def log_path(self) -> Path | None:
+        """The server process's log (its stderr) while it runs; None before and after."""
+        return self._server.log_path if self._server is not None else None
+
+    @property
+    def python(self) -> str | None:
+        """The interpreter serving the double (see ``gds_snowflake.testing._environment``)."""
+        return self._server.python if self._server is not None else None
 
     def connect_kwargs(self) -> dict[str, Any]:
         """``snowflake.connector.connect`` arguments that reach this double.
 
         Returns:
             ``account``, ``host``, ``port`` and ``protocol`` ("http"), and, where the
-            connector knows it, ``platform_detection_timeout_seconds=0.0``; add the user
-            and the credentials.
+            installed connector knows it, ``platform_detection_timeout_seconds=0.0``
+            (4.x honours it, 5.x accepts and ignores it); add the user and the
+            credentials.
         """
-        from snowflake.connector.connection import DEFAULT_CONFIGURATION
+        from gds_snowflake._connector import known_parameters
 
         kwargs: dict[str, Any] = {
             "account": self._account,
@@ -169,87 +169,49 @@ class SnowflakeDouble:
             "port": self.port,
             "protocol": "http",
         }
-        # Otherwise every login probes cloud metadata endpoints (AWS, Azure, GCP); on a
-        # machine without DNS, concurrent logins then stall for seconds in getaddrinfo.
-        if "platform_detection_timeout_seconds" in DEFAULT_CONFIGURATION:
+        # Connector 4.x probes cloud metadata endpoints (AWS, Azure, GCP) at every login
+        # unless told not to; on a machine without DNS, concurrent logins then stall for
+        # seconds in getaddrinfo.
+        if "platform_detection_timeout_seconds" in known_parameters():
             kwargs["platform_detection_timeout_seconds"] = 0.0
         return kwargs
 
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> SnowflakeDouble:
-        """Serves in a background thread; returns once the server answers HTTP.
+        """Starts the server process; returns once it answers HTTP.
+
+        The first start on a machine may build the double's environment first (see
+        ``gds_snowflake.testing._environment``), which takes about half a minute.
 
         Returns:
             The double itself.
 
         Raises:
-            RuntimeError: already running, or the server did not come up within
-                ``STARTUP_TIMEOUT`` (10 s).
+            RuntimeError: already running, or the server did not come up within 60 s;
+                the message has the end of its log.
+            gds_snowflake.testing._environment.DoubleEnvironmentError: its environment
+                could not be built.
         """
-        import uvicorn
-
         if self.running:
             raise RuntimeError("the Snowflake double is already running")
-        logging.getLogger("fakesnow.server").setLevel(logging.WARNING)
-        warnings.filterwarnings(
-            "ignore", message=_DUCKDB_ARROW_WARNING, category=UserWarning, module="fakesnow"
+        self._server = ServerProcess(
+            ["--account", self._account, "--renewal-failure-body", self._renewal_failure_body]
         )
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind((HOST, 0))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            AuthApp(self._registry, self._account),
-            interface="asgi3",
-            lifespan="off",
-            log_config=None,  # leave the process's logging configuration alone
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=1,
+        logger.info(
+            "Snowflake double serving account %s on %s:%s (pid %s)",
+            self._account,
+            HOST,
+            self._server.port,
+            self._server.pid,
         )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [sock]},
-            name=f"snowflake-double-{self._port}",
-            daemon=True,
-        )
-        self._thread.start()
-        self._wait_until_serving()
-        logger.info("Snowflake double serving account %s on %s:%s", self._account, HOST, self._port)
         return self
 
-    def _wait_until_serving(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise RuntimeError("the Snowflake double's server thread exited during startup")
-            if self._server.started:
-                # http.client, not requests/urllib: no proxy variables apply.
-                conn = http.client.HTTPConnection(HOST, self.port, timeout=STARTUP_TIMEOUT)
-                try:
-                    conn.request("GET", "/")
-                    conn.getresponse().read()
-                    return
-                except OSError:
-                    pass
-                finally:
-                    conn.close()
-            time.sleep(0.005)
-        self.stop()
-        raise RuntimeError(f"the Snowflake double did not answer within {STARTUP_TIMEOUT} s")
-
     def stop(self) -> None:
-        """Stops the server and ends its fakesnow sessions; a no-op when not running."""
+        """Stops the server process and deletes its log; a no-op when not running."""
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(STOP_TIMEOUT)
-        self._server, self._thread = None, None
-        with self._registry.lock:
-            tokens = list(self._registry.sessions)
-            self._registry.sessions.clear()
-        self._drop_fakesnow_sessions(tokens)
+            self._server.stop()
+        self._server = None
 
     def __enter__(self) -> SnowflakeDouble:
         return self.start()
@@ -261,6 +223,19 @@ class SnowflakeDouble:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def server_info(self) -> dict[str, Any]:
+        """The server process: ``pid``, ``python``, and its ``connector`` and ``fakesnow``
+        versions (connector 4.x, whatever this process runs)."""
+        info: dict[str, Any] = self._call("ping")
+        return info
+
+    # -- the control API -------------------------------------------------------------
+
+    def _call(self, operation: str, **arguments: Any) -> Any:
+        if self._server is None or not self.running:
+            raise RuntimeError("the Snowflake double is not running: start() it first")
+        return self._server.call(operation, **arguments)
 
     # -- users -------------------------------------------------------------------
 
@@ -280,13 +255,13 @@ class SnowflakeDouble:
             ValueError: the user exists already.
             TypeError: the key is not an RSA or supported EC public key.
         """
-        user = User(None if password is None else digest(password))
-        if public_key is not None:
-            user.keys[1] = load_key(public_key)
-        with self._registry.lock:
-            if norm(name) in self._registry.users:
-                raise ValueError(f"user {name!r} is already registered with the Snowflake double")
-            self._registry.users[norm(name)] = user
+        self._call(
+            "register_user",
+            name=name,
+            password_digest=_digest(password),
+            public_key=None if public_key is None else _public_pem(public_key),
+        )
+        logger.debug("Snowflake double: registered user %s", name.upper())
 
     def set_password(self, name: str, password: str | None) -> None:
         """Replaces the password (None removes it); the old one stops working at once.
@@ -294,10 +269,7 @@ class SnowflakeDouble:
         Raises:
             KeyError: no such user.
         """
-        with self._registry.lock:
-            self._registry.user(name).password_digest = (
-                None if password is None else digest(password)
-            )
+        self._call("set_password", name=name, password_digest=_digest(password))
 
     def set_public_key(self, name: str, key: Any, *, slot: int = 1) -> None:
         """Sets RSA_PUBLIC_KEY (slot 1) or RSA_PUBLIC_KEY_2 (slot 2); either may sign.
@@ -308,9 +280,7 @@ class SnowflakeDouble:
             TypeError: the key is not an RSA or supported EC public key.
         """
         _check_slot(slot)
-        loaded = load_key(key)
-        with self._registry.lock:
-            self._registry.user(name).keys[slot] = loaded
+        self._call("set_public_key", name=name, public_key=_public_pem(key), slot=slot)
 
     def unset_public_key(self, name: str, *, slot: int = 1) -> None:
         """Removes the key in a slot; JWTs signed with it are refused from then on.
@@ -320,8 +290,7 @@ class SnowflakeDouble:
             ValueError: slot is not 1 or 2.
         """
         _check_slot(slot)
-        with self._registry.lock:
-            self._registry.user(name).keys.pop(slot, None)
+        self._call("unset_public_key", name=name, slot=slot)
 
     def drop_user(self, name: str) -> None:
         """Removes the user and expires its sessions (not renewably).
@@ -329,10 +298,7 @@ class SnowflakeDouble:
         Raises:
             KeyError: no such user.
         """
-        with self._registry.lock:
-            self._registry.user(name)
-            del self._registry.users[norm(name)]
-        self.expire_sessions(name)
+        self._call("drop_user", name=name)
 
     # -- faults and counters -------------------------------------------------------
 
@@ -342,16 +308,29 @@ class SnowflakeDouble:
         Args:
             user: whose sessions; None for all.
             renewable: if True the connector's master-token renewal succeeds (it renews
-                silently); if False it gets 390114 and raises to its caller.
+                silently); if False the renewal is refused (see
+                :meth:`set_renewal_failure_body`) and the connector raises to its caller.
 
         Returns:
             How many sessions were expired.
         """
-        count, dead = self._registry.expire(
-            None if user is None else norm(user), renewable=renewable
-        )
-        self._drop_fakesnow_sessions(dead)
+        count: int = self._call("expire_sessions", user=user, renewable=renewable)
         return count
+
+    def set_renewal_failure_body(self, shape: str) -> None:
+        """How refused renewals are answered from now on: ``"data"`` or ``"null"``.
+
+        Raises:
+            ValueError: another shape.
+        """
+        _check_body(shape)
+        self._call("set_renewal_failure_body", shape=shape)
+        self._renewal_failure_body = shape
+
+    @property
+    def renewal_failure_body(self) -> str:
+        """How refused renewals are answered: ``"data"`` (the default) or ``"null"``."""
+        return self._renewal_failure_body
 
     def fail_next_logins(self, n: int, *, status: int = 503) -> None:
         """Answers the next ``n`` login requests, whoever sends them, with HTTP ``status``.
@@ -362,27 +341,43 @@ class SnowflakeDouble:
         """
         if n < 0:
             raise ValueError(f"n must be 0 or more, not {n}")
-        with self._registry.lock:
-            self._registry.pending_failures, self._registry.failure_status = n, status
+        self._call("fail_next_logins", n=n, status=status)
 
     def login_count(self, user: str) -> int:
-        """Successful logins of ``user`` since the double was created."""
-        with self._registry.lock:
-            return self._registry.logins.get(norm(user), 0)
+        """Successful logins of ``user`` since the double was started."""
+        count: int = self._call("login_count", user=user)
+        return count
 
     def failed_login_count(self, user: str) -> int:
         """Refused logins (wrong credentials) for ``user``; injected failures excluded."""
-        with self._registry.lock:
-            return self._registry.failed.get(norm(user), 0)
+        count: int = self._call("failed_login_count", user=user)
+        return count
 
-    def _drop_fakesnow_sessions(self, tokens: list[str]) -> None:
-        sessions = fakesnow_server().sessions
-        # Dropped, not closed: a query may still be running on one in the server's
-        # threads; the DuckDB cursor closes when the last reference goes.
-        for token in tokens:
-            sessions.pop(token, None)
+
+def _digest(password: str | None) -> str | None:
+    # Only digests cross to the server process, as only digests are kept there.
+    return None if password is None else hashlib.sha256(password.encode("utf-8")).hexdigest()
+
+
+def _public_pem(key: Any) -> str:
+    """A public key as PEM text; raises TypeError for anything that is not one we take."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from gds_snowflake.testing._registry import load_key
+
+    loaded = load_key(key)  # checks the kind of key here, where the caller sees the error
+    pem: bytes = loaded.public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    return pem.decode("ascii")
 
 
 def _check_slot(slot: int) -> None:
     if slot not in (1, 2):
         raise ValueError(f"slot must be 1 (RSA_PUBLIC_KEY) or 2 (RSA_PUBLIC_KEY_2), not {slot}")
+
+
+def _check_body(shape: str) -> None:
+    if shape not in RENEWAL_FAILURE_BODIES:
+        raise ValueError(
+            f"renewal_failure_body must be one of {', '.join(RENEWAL_FAILURE_BODIES)}, not "
+            f"{shape!r}"
+        )

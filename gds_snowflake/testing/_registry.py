@@ -7,8 +7,9 @@ key is stored with the JWT algorithm the connector signs with for it (RS256, ES2
 ES384, ES512) and its fingerprint as the connector puts it in a JWT's ``iss``. The
 :class:`Registry` also keeps the sessions (by session token, with their master token and
 whether they expired, renewably or not), the per-user login counts and the injected
-login failures still to answer; one lock guards it all, as the server thread and the
-tests' threads share it. Names are case-insensitive, as unquoted Snowflake names.
+login failures still to answer, and the shape of a failed renewal's answer. It lives in
+the double's server process; one lock guards it all, whichever of the server's threads
+calls it. Names are case-insensitive, as unquoted Snowflake names.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class User:
 class _Session:
     user: str
     master_token: str = field(repr=False)
+    session_id: int = 0
     expired: bool = False
     renewable: bool = False
 
@@ -98,7 +100,7 @@ def norm(name: str) -> str:
 
 
 class Registry:
-    """Users, sessions and counters, shared by the server thread and the tests' threads."""
+    """Users, sessions and counters of one double (in its server process)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -108,6 +110,7 @@ class Registry:
         self.failed: dict[str, int] = {}
         self.pending_failures = 0
         self.failure_status = 503
+        self.renewal_failure_body = "data"  # or "null": see RENEWAL_FAILURE_BODIES in _app
         self.session_ids = itertools.count(1)
 
     def user(self, name: str) -> User:
@@ -143,9 +146,10 @@ class Registry:
     def open_session(self, token: str, name: str) -> tuple[str, int]:
         master = secrets.token_urlsafe(32)
         with self.lock:
-            self.sessions[token] = _Session(name, master)
+            session_id = next(self.session_ids)
+            self.sessions[token] = _Session(name, master, session_id)
             self.logins[name] = self.logins.get(name, 0) + 1
-            return master, next(self.session_ids)
+            return master, session_id
 
     def is_expired(self, token: str) -> bool:
         with self.lock:
@@ -164,8 +168,8 @@ class Registry:
                 s.expired, s.renewable = True, renewable
             return len(hit), [token for token, _ in hit if not renewable]
 
-    def renew(self, master: str) -> tuple[str, str, str] | None:
-        """(old token, new token, new master) for a renewable session, else None."""
+    def renew(self, master: str) -> tuple[str, str, str, int] | None:
+        """(old token, new token, new master, session id) for a renewable session, else None."""
         with self.lock:
             found = [(t, s) for t, s in self.sessions.items() if s.master_token == master]
             if not found:
@@ -175,9 +179,16 @@ class Registry:
                 return None
             new_token, new_master = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
             del self.sessions[token]
-            self.sessions[new_token] = _Session(session.user, new_master)
-            return token, new_token, new_master
+            self.sessions[new_token] = _Session(session.user, new_master, session.session_id)
+            return token, new_token, new_master, session.session_id
 
     def forget(self, token: str) -> None:
         with self.lock:
             self.sessions.pop(token, None)
+
+    def drop_all_sessions(self) -> list[str]:
+        """Forgets every session; returns their tokens."""
+        with self.lock:
+            tokens = list(self.sessions)
+            self.sessions.clear()
+            return tokens

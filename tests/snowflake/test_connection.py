@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import sys
 import threading
 import time
 import warnings
@@ -15,12 +16,13 @@ from gds_snowflake import (
     SnowflakeAuthenticationError,
     SnowflakeConfigError,
     SnowflakeConnectionProvider,
+    SnowflakeForkError,
     SnowflakeSecretError,
     SnowflakeTransactionLostError,
     get_snowflake_connection,
 )
 
-from .conftest import pem
+from .conftest import FORK_SAFE_CONNECTOR, pem
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -76,7 +78,7 @@ def test_wrong_passphrase_is_typed_error_without_secret(world, rsa_key):
     assert path in str(info.value) and "wrong-phrase" not in str(info.value)
 
 
-def test_idle_expiry_reconnects_transparently(world):
+def test_idle_expiry_reconnects_transparently(world, renewal_failure_body):
     """After an idle-notebook expiry the next statement just works: one extra login, no Vault read."""
     user, path = world.user(password="pw-idle")
     client = world.client()
@@ -93,7 +95,7 @@ def test_idle_expiry_reconnects_transparently(world):
     conn.close()
 
 
-def test_password_rotated_in_vault_and_snowflake(world):
+def test_password_rotated_in_vault_and_snowflake(world, renewal_failure_body):
     """A password rotated in both places is picked up after the session expires."""
     user, path = world.user(password="pw-old")
     client = world.client()
@@ -174,6 +176,7 @@ def test_revoked_for_good_is_clear_bounded_error(world):
     with pytest.raises(SnowflakeAuthenticationError):
         _one(conn)
     assert world.snowflake.failed_login_count(user) <= 4
+    conn.close()
 
 
 def test_transient_login_failures_are_retried(world, caplog):
@@ -218,6 +221,7 @@ def test_many_threads_one_provider(world):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.skipif(not FORK_SAFE_CONNECTOR, reason="connector 5.x cannot run after fork")
 def test_forked_child_gets_its_own_session(world):
     """A connection used in a forked child opens its own session; the parent's keeps working."""
     user, path = world.user(password="pw-fork")
@@ -238,6 +242,37 @@ def test_forked_child_gets_its_own_session(world):
     assert world.snowflake.login_count(user) == 2
     assert _one(conn) == [(1,)]  # the child did not log the parent out
     assert conn.reconnects == 0
+    conn.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.skipif(FORK_SAFE_CONNECTOR, reason="connector 4.x works after fork (test above)")
+def test_forked_child_is_refused_at_once_on_connector_5(world):
+    """On 5.x a forked child's login fails at once with SnowflakeForkError instead of hanging."""
+    from gds_snowflake._connector import NATIVE_CORE_MODULE
+
+    user, path = world.user(password="pw-fork5")
+    conn = get_snowflake_connection(path, vault_client=world.client(), **world.connect_kwargs())
+    _one(conn)
+    assert NATIVE_CORE_MODULE in sys.modules  # what the fork check looks for
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the case under test
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 1
+        try:
+            conn.cursor().execute("select 5")
+        except SnowflakeForkError as exc:
+            code = 0 if "spawn" in str(exc) else 3
+        except BaseException:
+            code = 4
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert world.snowflake.login_count(user) == 1  # the child never reached Snowflake
+    assert _one(conn) == [(1,)]
+    conn.close()
     conn.close()
 
 

@@ -511,3 +511,26 @@ def test_console_entry_in_a_subprocess(world, vault_env, rsa_key):
     assert [line[:2] for line in lines[:8]] == ["+ "] * 8
     assert lines[8] == "All checks passed."
     assert_no_secrets(result.stdout + result.stderr, pem(rsa_key), vault_env["VAULT_SECRET_ID"])
+
+
+def test_fractional_login_timeout_passes_on_either_connector_line(world, vault_env, capsys):
+    """--login-timeout 2.5 reaches the connector as the whole number it takes (5.x refuses a
+    float): every step passes."""
+    _, path = world.user(password=PASSWORD, warehouse="WH")
+    code, steps, _ = doctor(capsys, world, path, "--login-timeout", "2.5")
+    assert code == 0, steps
+    assert statuses(steps) == ["ok"] * 4 + ["skip"] + ["ok"] * 3
+
+
+def test_a_refused_connection_argument_is_not_blamed_on_the_account(world):
+    """An argument the connector refuses before sending anything (a login_timeout that is no
+    number: 5.x's ProgrammingError, 4.x's ValueError) fails the login step with advice on
+    the arguments, not on the account identifier."""
+    _, path = world.user(password=PASSWORD)
+    kwargs = {k: v for k, v in world.snowflake.connect_kwargs().items() if k != "account"}
+    steps = run_doctor(path, make_client=lambda: _client(world), environ={},
+                       connect_kwargs={**kwargs, "login_timeout": "soon"})
+    failed = _assert_failed_at([s.as_dict() for s in steps], "login")
+    assert "connection argument" in failed["fix"]
+    assert "--login-timeout" in failed["fix"]
+    assert "account identifier" not in failed["fix"]

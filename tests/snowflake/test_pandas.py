@@ -15,12 +15,13 @@ Not supported by the double (fakesnow 0.12), so not shown working here:
   ``KeyError: 'command'``. Write into the session's current database and schema.
 
 Every write_pandas call here passes ``use_logical_type=True`` (Snowflake's advice for
-timestamps): without it, connector 4.8.1 calls pandas' deprecated
+timestamps): without it, connector 4.x calls pandas' deprecated
 ``is_datetime64tz_dtype``, whose DeprecationWarning is an error under ``-W error``.
 
-The double rewrites one thing for write_pandas (see ``gds_snowflake/_double.py``): the
-COPY's stage source ``FROM '@"STAGE"'`` becomes ``FROM @"STAGE"``, the form fakesnow
-reads; the connector and write_pandas run unchanged.
+The double adapts two things for write_pandas (see ``gds_snowflake/testing/_double.py``):
+the COPY's stage source ``FROM '@"STAGE"'`` becomes ``FROM @"STAGE"``, the form fakesnow
+reads, and the PUT's stage info gets the region and signed-header list connector 5.x
+requires; the connector and write_pandas run unchanged, on either line.
 """
 
 from __future__ import annotations

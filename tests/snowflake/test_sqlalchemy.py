@@ -10,8 +10,10 @@ from collections.abc import Callable, Iterator
 import pytest
 import sqlalchemy as sa
 
-from gds_snowflake import SnowflakeConfigError, get_snowflake_engine
+from gds_snowflake import SnowflakeConfigError, SnowflakeForkError, get_snowflake_engine
 from gds_snowflake.testing import SnowflakeTestUser
+
+from .conftest import FORK_SAFE_CONNECTOR, expired_statement_errno
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -66,7 +68,7 @@ def test_key_pair_user(engine_for, make_snowflake_user):
     assert _scalar(engine, "select 1") == 1
 
 
-def test_pre_ping_replaces_a_connection_whose_session_expired(engine_for):
+def test_pre_ping_replaces_a_connection_whose_session_expired(engine_for, renewal_failure_body):
     """A pooled connection whose session expired in the pool is replaced at checkout, unseen."""
     engine, user = engine_for()
     assert _scalar(engine, "select 1") == 1
@@ -77,16 +79,18 @@ def test_pre_ping_replaces_a_connection_whose_session_expired(engine_for):
     assert _reads(user, mark) == 0  # credentials still valid: the Vault client's cache served them
 
 
-def test_expiry_while_checked_out_invalidates_only_that_connection(engine_for):
+def test_expiry_while_checked_out_invalidates_only_that_connection(
+    engine_for, renewal_failure_body
+):
     """On a checked-out connection an expired session is a disconnect; the next checkout works."""
     engine, user = engine_for()
     with engine.connect() as conn:
         conn.execute(sa.text("select 1"))
         user.expire_sessions()
-        with pytest.raises(sa.exc.ProgrammingError) as info:
+        with pytest.raises(sa.exc.DBAPIError) as info:
             conn.execute(sa.text("select 2"))
         assert info.value.connection_invalidated
-        assert info.value.orig.errno == 390114
+        assert info.value.orig.errno == expired_statement_errno(renewal_failure_body)
     assert _scalar(engine, "select 3") == 3
     assert user.login_count == 2
 
@@ -153,6 +157,7 @@ def test_missing_extra_names_it(monkeypatch):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.skipif(not FORK_SAFE_CONNECTOR, reason="connector 5.x cannot run after fork")
 def test_forked_child_opens_its_own_connection(engine_for):
     """A child forked with a pooled connection opens its own; the parent's session lives on."""
     engine, user = engine_for(pool_size=1)
@@ -177,3 +182,33 @@ def test_forked_child_opens_its_own_connection(engine_for):
         assert conn.connection.dbapi_connection.session_id == parent_session
         assert conn.execute(sa.text("select 6")).scalar() == 6
     assert user.login_count == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.skipif(FORK_SAFE_CONNECTOR, reason="connector 4.x works after fork (test above)")
+def test_forked_child_is_refused_at_once_on_connector_5(engine_for):
+    """On 5.x the child's checkout fails at once with SnowflakeForkError (no ping of the
+    parent's session, no hang); the parent's pooled session lives on."""
+    engine, user = engine_for(pool_size=1)
+    with engine.connect() as conn:
+        parent_session = conn.connection.dbapi_connection.session_id
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the case here
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 1
+        try:
+            with engine.connect():
+                code = 2
+        except SnowflakeForkError:
+            code = 0
+        except BaseException:
+            code = 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with engine.connect() as conn:
+        assert conn.connection.dbapi_connection.session_id == parent_session
+        assert conn.execute(sa.text("select 6")).scalar() == 6
+    assert user.login_count == 1
