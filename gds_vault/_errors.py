@@ -21,6 +21,13 @@ The tree::
 
 Each error's message says what failed and what to do about it. Messages name variables,
 paths, mounts and policies; they never contain a token, secret_id, JWT or secret value.
+Where the library knows the one thing to do, ``fix`` holds it on its own (the message
+ends with it too); ``gds-snowflake doctor`` prints it as the step's fix.
+
+A failure of a lower layer (requests, ssl, a file) is kept as ``cause`` and raised
+``from None``: the traceback shows this error and its frames, not three chained
+tracebacks from inside requests and urllib3. ``exc.cause`` (and ``exc.__context__``)
+still hold the original, with its own traceback, for debugging.
 ``retryable`` tells the retry policy whether trying again can help. It belongs to the
 type (a class attribute); only a :class:`VaultResponseError` may be told otherwise when it
 is made (``retryable=``), where the HTTP status decides (a 501 is a
@@ -31,10 +38,29 @@ from __future__ import annotations
 
 
 class VaultError(Exception):
-    """Base class for every failure talking to Vault."""
+    """Base class for every failure talking to Vault.
+
+    Args:
+        cause: The lower-level exception this error was made from (kept, not chained).
+        fix: What to do about it, on its own, when there is one thing to do.
+    """
 
     #: Whether the same request may succeed if sent again (used by RetryPolicy).
     retryable: bool = False
+    #: The lower-level exception this error was made from (a requests or ssl error, an
+    #: OSError), with its own traceback; None when Vault's answer itself was the failure.
+    cause: BaseException | None = None
+    #: What to do, when the library knows one thing to do (also the end of the message).
+    fix: str | None = None
+
+    def __init__(
+        self, *args: object, cause: BaseException | None = None, fix: str | None = None
+    ) -> None:
+        super().__init__(*args)
+        if cause is not None:  # class defaults otherwise: copies and pickles stay small
+            self.cause = cause
+        if fix is not None:
+            self.fix = fix
 
 
 class VaultConfigError(VaultError, ValueError):
@@ -87,8 +113,9 @@ class VaultResponseError(VaultError):
         retry_after: float | None = None,
         data: object = None,
         retryable: bool | None = None,
+        fix: str | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, fix=fix)
         if retryable is not None:  # the status decides; None keeps the class's answer
             self.retryable = retryable
         self.status_code = status_code

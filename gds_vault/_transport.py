@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from gds_vault import _deadline
+from gds_vault import _deadline, _scheme
 from gds_vault._answers import content_type, error_for
 from gds_vault._errors import (
     VaultConnectionError,
@@ -208,15 +208,22 @@ class Transport:
                 allow_redirects=False,
             )
         except requests.exceptions.SSLError as exc:
-            raise VaultTLSError(_tls_message(server, self.cert, transport_reason(exc))) from exc
+            reason = transport_reason(exc)
+            message, fix = _tls_message(server, self.cert, self.verify, reason)
+            raise VaultTLSError(message, cause=exc, fix=fix) from None
         except requests.exceptions.RequestException as exc:
             # requests reports a timeout while reading the body as a ConnectionError.
             if isinstance(exc, requests.exceptions.Timeout) or _timed_out(exc):
                 raise VaultTimeoutError(
                     f"Vault at {server} did not answer {method} /v1/{path} within "
                     f"{self.timeout:g} s; check that it is healthy, or raise "
-                    "VAULT_CLIENT_TIMEOUT."
-                ) from exc
+                    "VAULT_CLIENT_TIMEOUT.",
+                    cause=exc,
+                ) from None
+            if _dropped(exc) and server.startswith("http://") and not self._proxied(server):
+                mismatch = _scheme.tls_answered(server, min(self.timeout, 3.0))
+                if mismatch is not None:
+                    raise VaultTLSError(mismatch.message, cause=exc, fix=mismatch.fix) from None
             advice = (
                 "check VAULT_ADDR and that the server is running and reachable from here."
                 if server == self.addr
@@ -224,8 +231,14 @@ class Transport:
                 "is running, that the cluster's api_addr names it as this host can reach it."
             )
             raise VaultConnectionError(
-                f"Could not reach Vault at {server} ({transport_reason(exc)}); {advice}"
-            ) from exc
+                f"Could not reach Vault at {server} ({transport_reason(exc)}); {advice}",
+                cause=exc,
+            ) from None
+
+    def _proxied(self, server: str) -> bool:
+        """Whether requests to ``server`` go through a proxy (a probe would bypass it)."""
+        scheme = urlsplit(server).scheme
+        return bool(self.session().proxies.get(scheme) or self.session().proxies.get("all"))
 
     def health(self) -> VaultHealth:
         """``sys/health``: one unauthenticated attempt in the root namespace.
@@ -256,6 +269,7 @@ class Transport:
             body = response.json()
         except ValueError:
             body = None
+        self._refuse_plain_http_to_tls(response)
         if response.status_code != 200 or not isinstance(body, dict) or "sealed" not in body:
             raise VaultResponseError(
                 f"{self.addr}/v1/sys/health answered HTTP {response.status_code} with "
@@ -284,6 +298,8 @@ class Transport:
             body = response.json()
         except ValueError:
             body = None
+        if body is None:
+            self._refuse_plain_http_to_tls(response)
         if 200 <= status < 300:
             if not isinstance(body, dict):
                 raise VaultResponseError(
@@ -295,10 +311,31 @@ class Transport:
             return body
         raise error_for(self.addr, method, path, response, body)
 
+    def _refuse_plain_http_to_tls(self, response: requests.Response) -> None:
+        """A server that answered our plain HTTP with "this port speaks HTTPS" (Go's
+        net/http, Vault and OpenBao among them, answers 400 with a line of text)."""
+        mismatch = _scheme.plain_http_refused(response)
+        if mismatch is not None:
+            raise VaultTLSError(mismatch.message, fix=mismatch.fix)
 
-def _tls_message(server: str, cert: object, reason: str) -> str:
-    """What to do about a TLS failure: trust Vault's CA, or present a client certificate."""
-    if "_ALERT_" in reason.upper():
+
+def _dropped(exc: BaseException) -> bool:
+    """Whether the server dropped the connection after accepting it (reset, closed without
+    an answer): what a TLS port that refuses plain HTTP does, among other causes."""
+    text = transport_reason(exc).lower()
+    return any(
+        sign in text
+        for sign in ("reset by peer", "remotedisconnected", "connection aborted", "eof occurred")
+    )
+
+
+def _tls_message(server: str, cert: object, verify: object, reason: str) -> tuple[str, str]:
+    """What a TLS failure means and what to do: (message, fix)."""
+    not_tls = _scheme.not_tls(server, reason)
+    if not_tls is not None:
+        return not_tls.message, not_tls.fix
+    upper = reason.upper()
+    if "_ALERT_" in upper:
         # An alert sent by the server: it refused us, i.e. our client certificate.
         advice = (
             "set VAULT_CLIENT_CERT and VAULT_CLIENT_KEY to your certificate and its key"
@@ -306,15 +343,39 @@ def _tls_message(server: str, cert: object, reason: str) -> str:
             else "the certificate in VAULT_CLIENT_CERT is not one it trusts (another "
             "CA, expired or revoked); ask for one signed by the CA it trusts"
         )
+        fix = advice[0].upper() + advice[1:] + "."
         return (
             f"Vault at {server} refused the TLS connection because it requires a "
-            f"client certificate it trusts (mutual TLS): {advice} ({reason})."
+            f"client certificate it trusts (mutual TLS): {advice} ({reason}).",
+            fix,
         )
-    return (
-        f"TLS verification failed for {server}: set VAULT_CACERT (or VAULT_CAPATH) "
-        "to the CA certificate that signed Vault's certificate, or check that "
-        f"VAULT_ADDR names the host in that certificate ({reason})."
+    host = urlsplit(server).hostname or server
+    if "MISMATCH" in upper or "DOESN'T MATCH" in upper or "NOT VALID FOR" in upper:
+        fix = (
+            f"Use in VAULT_ADDR a host name that Vault's certificate names (not {host}); "
+            "`openssl s_client -connect <host>:<port> </dev/null | openssl x509 -noout "
+            "-ext subjectAltName` lists them."
+        )
+        message = f"Vault's certificate at {server} is not valid for the host {host}"
+        return f"{message}: {fix} ({reason}).", fix
+    if "EXPIRED" in upper:
+        fix = (
+            "Vault's certificate has expired: its operator must renew it (no setting here "
+            "can help)."
+        )
+        return f"TLS verification failed for {server}: {fix} ({reason}).", fix
+    if isinstance(verify, str):
+        fix = (
+            "The CA certificate you trust (VAULT_CACERT, VAULT_CAPATH or verify=) did not sign "
+            "Vault's certificate: ask your Vault administrator for the CA that did (for a dev "
+            "server started with -dev-tls, its vault-ca.pem)."
+        )
+        return f"TLS verification failed for {server}: {fix} ({reason}).", fix
+    fix = (
+        "Set VAULT_CACERT (or VAULT_CAPATH) to the CA certificate that signed Vault's "
+        "certificate (the system CAs do not know it)."
     )
+    return f"TLS verification failed for {server}: {fix} ({reason}).", fix
 
 
 def _timed_out(exc: BaseException) -> bool:

@@ -69,7 +69,10 @@ def auth_from_env(environ: Mapping[str, str]) -> AuthMethod:
     jwt_role = _env.read(environ, "VAULT_JWT_ROLE")
 
     if method == "token" or (not method and (token or token_file)):
-        return _token(environ, token, token_file, explicit=bool(method))
+        auth = _token(environ, token, token_file, explicit=bool(method))
+        if not method:
+            auth.passed_over(_passed_over(environ), "VAULT_TOKEN" if token else "VAULT_TOKEN_FILE")
+        return auth
     if method == "approle" or (not method and role_id):
         return _approle(environ, role_id, mount)
     if method in ("jwt", "kubernetes") or (not method and jwt_role):
@@ -96,6 +99,19 @@ def auth_from_env(environ: Mapping[str, str]) -> AuthMethod:
     if cli_token.is_file():
         return TokenAuth.vault_cli(environ)
     raise VaultConfigError(NO_CREDENTIALS.format(path=cli_token))
+
+
+# Variables of the methods that a token, when set, wins over (the chooser's order).
+_OUTRANKED = {"VAULT_ROLE_ID": "approle", "VAULT_JWT_ROLE": "jwt"}
+
+
+def _passed_over(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """(variable, method) for each set variable of a method that the token outranked."""
+    return tuple(
+        (variable, method)
+        for variable, method in _OUTRANKED.items()
+        if _env.read(environ, variable)
+    )
 
 
 def _token(
