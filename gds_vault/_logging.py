@@ -25,16 +25,26 @@ _MAX_REGISTERED = 1024  # keeps the filter's cost bounded in long-running proces
 _PATTERNS = (
     # Vault/OpenBao tokens: service, batch, recovery, legacy "s." forms.
     re.compile(r"\b(?:hv[sbr]|s|b|r)\.[A-Za-z0-9_-]{20,}"),
-    # PEM blocks (keys, certificates' private parts) and escaped-newline variants.
+    # PEM private keys (and escaped-newline variants): a BEGIN line followed by key material
+    # (base64, or the Proc-Type header of a legacy encrypted key). A BEGIN line quoted in
+    # prose, as advice names the format ("-----BEGIN PRIVATE KEY-----);"), is left alone.
     re.compile(
-        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)", re.S
+        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----"
+        r"(?=(?:\s|\\[nr])*(?:Proc-Type:|[A-Za-z0-9+/]{16}))"
+        r".*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)",
+        re.S,
     ),
     # key=value and quoted "key": "value" pairs whose key names a secret. A bare
-    # "token: word" is prose ("token: logged in"), not a pair, and is left alone.
+    # "token: word" is prose ("token: logged in"), not a pair, and is left alone; so are
+    # the placeholders advice uses: `password=...`, `token=<token>`, and a `vault kv put`
+    # file reference such as `private_key=@rsa_key.p8`.
     re.compile(
         r"""(?ix)
         ( ["'](?:password|passphrase|secret_id|client_token|token|private_key|jwt)["']\s*:\s*
         | \b(?:password|passphrase|secret_id|client_token|token|private_key|jwt)\s*=\s* )
+        (?! \.\.\.(?![^\s"',}])                        # password=...
+          | <[^<>\s]+>(?![^\s"',})])                   # token=<token>
+          | @[\w.~/-]+\.(?:p8|pem|key|der|txt|crt)\b )  # private_key=@rsa_key.p8
         (["']?)[^\s"',}]+\2"""
     ),
 )

@@ -97,6 +97,16 @@ _REPLACES = {
     "timeout": ("VAULT_CLIENT_TIMEOUT",),
     "retry": ("VAULT_MAX_RETRIES",),
 }
+# OpenBao's names for the same settings (gds_vault reads them when VAULT_* is absent).
+_BAO_NAMES = {
+    "VAULT_CACERT": "BAO_CACERT",
+    "VAULT_CAPATH": "BAO_CAPATH",
+    "VAULT_SKIP_VERIFY": "BAO_SKIP_VERIFY",
+    "VAULT_CLIENT_CERT": "BAO_CLIENT_CERT",
+    "VAULT_CLIENT_KEY": "BAO_CLIENT_KEY",
+    "VAULT_CLIENT_TIMEOUT": "BAO_CLIENT_TIMEOUT",
+    "VAULT_MAX_RETRIES": "BAO_MAX_RETRIES",
+}
 
 
 def add_vault_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
@@ -205,8 +215,8 @@ def client_from_args(
     if trust:
         overrides["verify"] = False if trust[0] == "tls_skip_verify" else given(trust[0])
     if given("client_cert") or given("client_key"):
-        cert = given("client_cert") or env.get("VAULT_CLIENT_CERT", "").strip()
-        key = given("client_key") or env.get("VAULT_CLIENT_KEY", "").strip()
+        cert = given("client_cert") or _variable(env, "VAULT_CLIENT_CERT")
+        key = given("client_key") or _variable(env, "VAULT_CLIENT_KEY")
         if not cert:
             raise VaultConfigError("--client-key needs --client-cert (or VAULT_CLIENT_CERT).")
         overrides["cert"] = (cert, key) if key else cert
@@ -224,7 +234,13 @@ def client_from_args(
         if setting in overrides:
             for variable in variables:
                 env.pop(variable, None)
+                env.pop(_BAO_NAMES.get(variable, variable), None)
     return VaultClient.from_env(env, **overrides)
+
+
+def _variable(env: Mapping[str, str], name: str) -> str:
+    """A VAULT_* variable, or its OpenBao BAO_* name when it is absent."""
+    return env.get(name, "").strip() or env.get(_BAO_NAMES.get(name, name), "").strip()
 
 
 def exit_code_for(exc: BaseException) -> int:

@@ -71,7 +71,8 @@ def auth_from_env(environ: Mapping[str, str]) -> AuthMethod:
     if method == "token" or (not method and (token or token_file)):
         auth = _token(environ, token, token_file, explicit=bool(method))
         if not method:
-            auth.passed_over(_passed_over(environ), "VAULT_TOKEN" if token else "VAULT_TOKEN_FILE")
+            token_variable = _env.source_of(environ, "VAULT_TOKEN") if token else "VAULT_TOKEN_FILE"
+            auth.passed_over(_passed_over(environ), token_variable)
         return auth
     if method == "approle" or (not method and role_id):
         return _approle(environ, role_id, mount)
@@ -118,7 +119,7 @@ def _token(
     environ: Mapping[str, str], token: str | None, token_file: str | None, *, explicit: bool
 ) -> TokenAuth:
     if token:
-        return TokenAuth(token, source="VAULT_TOKEN")
+        return TokenAuth(token, source=_env.source_of(environ, "VAULT_TOKEN"))
     if token_file:
         return TokenAuth(token_file=token_file, source=f"VAULT_TOKEN_FILE ({token_file})")
     cli_token = vault_cli_token_path(environ)
