@@ -26,11 +26,13 @@ _PATTERNS = (
     # Vault/OpenBao tokens: service, batch, recovery, legacy "s." forms.
     re.compile(r"\b(?:hv[sbr]|s|b|r)\.[A-Za-z0-9_-]{20,}"),
     # PEM private keys (and escaped-newline variants): a BEGIN line followed by key material
-    # (base64, or the Proc-Type header of a legacy encrypted key). A BEGIN line quoted in
-    # prose, as advice names the format ("-----BEGIN PRIVATE KEY-----);"), is left alone.
+    # (lines of base64, or the Proc-Type header of a legacy encrypted key). A BEGIN line
+    # quoted in prose, as advice names the format ("(-----BEGIN PRIVATE KEY-----); keep"),
+    # is left alone.
     re.compile(
         r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----"
-        r"(?=(?:\s|\\[nr])*(?:Proc-Type:|[A-Za-z0-9+/]{16}))"
+        r"(?=[ \t]*(?:\r?\n|(?:\\r)?\\n)\s*(?:Proc-Type:|[A-Za-z0-9+/=])"  # key lines follow
+        r"|\s*[A-Za-z0-9+/]{16})"  # or the key flattened onto the same line
         r".*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)",
         re.S,
     ),
@@ -67,11 +69,13 @@ def register_secret(value: object) -> None:
 
 def redact(text: str) -> str:
     """Mask registered secrets and secret-shaped substrings in ``text``."""
+    # Whole PEM blocks first: once a registered line inside one is masked, the block no
+    # longer looks like key material to the pattern.
+    text = _PATTERNS[1].sub(REDACTED, text)
     for secret in tuple(_registered):
         if secret in text:
             text = text.replace(secret, REDACTED)
     text = _PATTERNS[0].sub(REDACTED, text)
-    text = _PATTERNS[1].sub(REDACTED, text)
     return _PATTERNS[2].sub(lambda m: f"{m.group(1)}{REDACTED}", text)
 
 

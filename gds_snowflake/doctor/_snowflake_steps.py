@@ -181,7 +181,8 @@ class SnowflakeSteps(DoctorState):
             cursor.close()
         detail = f"{QUERY} -> {user}, {role}, {warehouse or 'no warehouse'}"
         if not verified:
-            return self._context_unverified(detail)
+            self._context_unverified(detail)
+            detail += " (this server has no current_warehouse(); warehouse from the login)"
         for name in _CONTEXT:
             asked = self.asked.get(name)
             if asked and not _same_identifier(str(asked), in_effect.get(name)):
@@ -199,10 +200,12 @@ class SnowflakeSteps(DoctorState):
             detail += f"; {', '.join(checked)} as asked"
         return detail
 
-    def _context_unverified(self, detail: str) -> str:
+    def _context_unverified(self, detail: str) -> None:
+        """Against a server without current_warehouse() (not Snowflake itself): a warning
+        that what was asked for could not be checked, if anything was."""
         asked = ", ".join(f"{name} {value}" for name, value in self.asked.items())
         if not asked:
-            return f"{detail} (this server has no current_warehouse(); none was asked for)"
+            return
         raise Outcome(
             "warn",
             f"{detail}; {asked} NOT verified: this server has no current_warehouse(), so it "
