@@ -378,23 +378,39 @@ def _tls_message(server: str, cert: object, verify: object, reason: str) -> tupl
     return f"TLS verification failed for {server}: {fix} ({reason}).", fix
 
 
+# Where a transport failure's own chain of exceptions lives. Beyond them the chain goes on
+# into whatever the caller was handling when it called Vault (a Snowflake login refusal
+# while the provider reads the secret again): that is no reason for this failure.
+_TRANSPORT_MODULES = frozenset({"requests", "urllib3", "ssl", "socket", "http"})
+
+
+def _transport_chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from, within the transport's own layers."""
+    chain = [exc]
+    while len(chain) < 10:  # the chain is short; the bound guards against cycles
+        seen = chain[-1].__cause__ or chain[-1].__context__
+        if seen is None or seen in chain:
+            break
+        own = isinstance(seen, OSError) or type(seen).__module__.split(".")[0] in _TRANSPORT_MODULES
+        if not own:
+            break
+        chain.append(seen)
+    return chain
+
+
 def _timed_out(exc: BaseException) -> bool:
     """Whether a transport error was caused by a read timing out."""
-    seen: BaseException | None = exc
-    for _ in range(10):  # the chain is short; the bound guards against cycles
-        if seen is None:
-            return False
-        if isinstance(seen, TimeoutError) or type(seen).__name__ == "ReadTimeoutError":
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return any(
+        isinstance(seen, TimeoutError) or type(seen).__name__ == "ReadTimeoutError"
+        for seen in _transport_chain(exc)
+    )
 
 
 def transport_reason(exc: BaseException) -> str:
-    """A short cause for a transport error, without URLs that could carry query strings."""
-    inner: BaseException = exc
-    while inner.__context__ is not None and inner is not inner.__context__:
-        inner = inner.__context__
+    """A short cause for a transport error, without URLs that could carry query strings:
+    the innermost exception of the transport's own chain (e.g. "[Errno 111] Connection
+    refused"), never one the caller happened to be handling."""
+    inner = _transport_chain(exc)[-1]
     text = str(inner).split("\n")[0][:160]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 

@@ -348,6 +348,21 @@ def test_network_failure_traceback_is_one_short_traceback():
     assert "urllib3" in _printed(exc.cause)  # and its own traceback, in full
 
 
+def test_the_reason_is_the_transports_own_not_what_the_caller_was_handling():
+    """A Vault call made while handling another error (the provider re-reads the secret
+    after Snowflake refused a key) names its own reason, not that error's text."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = VaultClient(f"http://127.0.0.1:{port}", auth=TokenAuth("t0ken-unused"), retry=ONE_TRY)
+    try:
+        raise RuntimeError("390144 (28000): JWT token is invalid.")
+    except RuntimeError:
+        exc = _failure(client)
+    assert "Connection refused" in str(exc)
+    assert "390144" not in str(exc)
+
+
 def test_tls_failure_traceback_is_one_short_traceback(openbao_tls):
     """An untrusted certificate prints one short traceback (was 135 lines); ``cause`` keeps
     requests' SSLError."""
