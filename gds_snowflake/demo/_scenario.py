@@ -18,6 +18,14 @@ from typing import IO, Any
 SECRET_PATH = "secret/snowflake/demo"  # noqa: S105 - a path, not a password
 USER = "DEMO_ETL"
 POLICY = 'path "secret/data/snowflake/*" { capabilities = ["read"] }\n'
+NEXT_STEPS = (
+    "Next steps:",
+    "  gds-snowflake sandbox               keep both servers running and try your own code",
+    "                                      or your own Vault against them (Ctrl-C stops)",
+    "  gds-snowflake doctor SECRET_PATH    check every step against your Vault and Snowflake",
+    "  README.md: 'Try it against your own Vault' and 'For the Vault administrator' (the",
+    "  commands that store the key, write the policy and create the AppRole shown above)",
+)
 
 
 def run_demo(out: IO[str] | None = None) -> int:
@@ -181,4 +189,6 @@ def _scenario(
 
     conn.close()
     step(f"Done in {time.monotonic() - started:.1f} s; servers stopped, nothing left behind")
+    for line in NEXT_STEPS:
+        info(line)
     return 0
