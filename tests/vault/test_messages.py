@@ -216,6 +216,83 @@ def test_an_untrusted_server_without_a_ca_still_says_set_vault_cacert(openbao_tl
     assert info.value.fix is not None and info.value.fix.startswith("Set VAULT_CACERT")
 
 
+def _general_name(name: str):
+    import ipaddress
+
+    from cryptography import x509
+
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+def _server_certificate(ca: CertificateAuthority, directory, *, names: list[str], expired: bool):
+    """A server certificate signed by ``ca`` for DNS ``names``, valid now or expired."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    end = now - datetime.timedelta(hours=1) if expired else now + datetime.timedelta(days=1)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .issuer_name(ca._cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=2))
+        .not_valid_after(end)
+        .add_extension(x509.SubjectAlternativeName([_general_name(n) for n in names]), critical=False)
+        .sign(ca._key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "server.pem", directory / "server-key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_file), str(key_file)
+
+
+@pytest.mark.parametrize(
+    ("names", "expired", "says", "fix"),
+    [
+        (["vault.internal"], False, "is not valid for the host 127.0.0.1", "Use in VAULT_ADDR a host name"),
+        (["127.0.0.1", "localhost"], True, "has expired", "its operator must renew it"),
+    ],
+    ids=["host not in the certificate", "expired"],
+)
+def test_certificate_problems_name_themselves(tmp_path, names, expired, says, fix):
+    """A certificate for other names, or an expired one, is named as such even when its CA
+    is trusted, instead of "set VAULT_CACERT"."""
+    ca = CertificateAuthority(tmp_path)
+    cert_file, key_file = _server_certificate(ca, tmp_path, names=names, expired=expired)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+
+    def tls(conn: socket.socket) -> None:
+        conn.settimeout(2)
+        with contextlib.suppress(ssl.SSLError, OSError):
+            context.wrap_socket(conn, server_side=True).close()
+        conn.close()
+
+    with _server(tls) as port:
+        client = VaultClient(f"https://127.0.0.1:{port}", auth=TokenAuth("t0ken-unused"), verify=ca.cert, retry=ONE_TRY)
+        with client, pytest.raises(VaultTLSError) as info:
+            client.get_secret("secret/anything")
+    assert says in str(info.value)
+    assert info.value.fix is not None and fix in info.value.fix
+    assert "Set VAULT_CACERT" not in str(info.value)
+
+
 # -- KV paths and policies ----------------------------------------------------------------
 
 
@@ -346,6 +423,11 @@ def test_network_failure_traceback_is_one_short_traceback():
     assert isinstance(exc.cause, requests.exceptions.ConnectionError)
     assert exc.__context__ is exc.cause  # a debugger or `raise ... from` sees it too
     assert "urllib3" in _printed(exc.cause)  # and its own traceback, in full
+    # Retried first (tenacity's frames join ours): still one traceback, no chain (was 151).
+    retried = RetryPolicy(attempts=2, initial_wait=0.01, jitter=0.0, sleep=lambda _: None)
+    printed = _printed(_failure(VaultClient(f"http://127.0.0.1:{port}", auth=TokenAuth("t0ken-unused"), retry=retried)))
+    assert printed.count("Traceback (most recent call last)") == 1
+    assert "urllib3" not in printed and len(printed.splitlines()) < 100
 
 
 def test_the_reason_is_the_transports_own_not_what_the_caller_was_handling():
