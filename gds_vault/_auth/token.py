@@ -144,13 +144,14 @@ class TokenAuth(AuthMethod):
                 "GET", "auth/token/lookup-self", token=token, operation="vault.token.lookup"
             )
         except (VaultPermissionError, VaultAuthError, VaultInvalidRequestError):
-            fix = self._fix[0].upper() + self._fix[1:] + "."
+            chosen = ""
             if self._passed_over:
-                fix = f"{fix} {self._passed_over[0].upper()}{self._passed_over[1:]}. {self._choose}"
+                chosen = f" {self._passed_over[0].upper()}{self._passed_over[1:]}. {self._choose}"
             raise VaultAuthError(
-                f"The token from {self._base_source()} is invalid, expired or revoked. {fix}",
+                f"The token from {self._base_source()} is invalid, expired or revoked; "
+                f"{self._fix}.{chosen}",
                 status_code=403,
-                fix=fix,
+                fix=f"{self._fix[0].upper()}{self._fix[1:]}.{chosen}",
             ) from None
         data = (body or {}).get("data") or {}
         return LoginResult(
