@@ -7,7 +7,8 @@ The tree::
     ├── VaultPathError                  a secret path or argument that cannot be valid
     ├── VaultConnectionError            transport: refused, reset, DNS (retried)
     │   ├── VaultTimeoutError           no answer within the timeout (retried)
-    │   └── VaultTLSError               certificate not trusted, or refused (never retried)
+    │   └── VaultTLSError               certificate not trusted or refused, or the
+    │                                   address's scheme not the server's (never retried)
     └── VaultResponseError              Vault answered, and the answer is a failure
         ├── VaultAuthError              login rejected, token invalid or expired
         ├── VaultPermissionError        the token's policies do not allow the request
@@ -82,10 +83,12 @@ class VaultTimeoutError(VaultConnectionError):
 
 
 class VaultTLSError(VaultConnectionError):
-    """TLS failed: Vault's certificate is not trusted, or Vault refused ours (mutual TLS).
+    """TLS failed: Vault's certificate is not trusted (or expired, or for another host),
+    Vault refused ours (mutual TLS), or the address's scheme is not the server's
+    (``https://`` to a plain-HTTP port, ``http://`` to a TLS one).
 
-    Never retried: a certificate problem does not fix itself. The message says which
-    variable to set (VAULT_CACERT, VAULT_CLIENT_CERT...).
+    Never retried: none of these fixes itself. The message, and ``fix``, say what to set
+    (VAULT_ADDR's scheme, VAULT_CACERT, VAULT_CLIENT_CERT...).
     """
 
     retryable = False
