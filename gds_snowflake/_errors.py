@@ -19,13 +19,30 @@ Snowflake itself that are not about authentication surface unchanged as
 
 No message ever contains a password, a key, a passphrase or a token: messages name the
 secret path, the field and the Snowflake user instead.
+
+A failure of a lower layer (cryptography, the connector) is kept as ``cause`` and raised
+``from None``, so a traceback shows this error, not a chain of the library's internals;
+``exc.cause`` (and ``exc.__context__``) still hold the original for debugging.
 """
 
 from __future__ import annotations
 
 
 class SnowflakeVaultError(Exception):
-    """Base class for errors raised by gds_snowflake itself."""
+    """Base class for errors raised by gds_snowflake itself.
+
+    Args:
+        cause: The lower-level exception this error was made from (kept, not chained).
+    """
+
+    #: The lower-level exception this error was made from (the connector's, cryptography's),
+    #: with its own traceback; None when there is none.
+    cause: BaseException | None = None
+
+    def __init__(self, *args: object, cause: BaseException | None = None) -> None:
+        super().__init__(*args)
+        if cause is not None:  # the class default otherwise
+            self.cause = cause
 
 
 class SnowflakeConfigError(SnowflakeVaultError, ValueError):

@@ -142,12 +142,14 @@ def load_private_key(
         if encrypted:
             raise UnsupportedPrivateKeyError(
                 f"The private key in {source} is encrypted with {scheme}, which this "
-                f"installation cannot decrypt: {_REENCRYPT_ADVICE}."
-            ) from exc
+                f"installation cannot decrypt: {_REENCRYPT_ADVICE}.",
+                cause=exc,
+            ) from None
         what = KEY_OIDS.get(info.oid or "", "an unknown key type")
         raise UnsupportedPrivateKeyError(
-            f"The private key in {source} uses {what}, which cannot be loaded. {SUPPORTED_TYPES}."
-        ) from exc
+            f"The private key in {source} uses {what}, which cannot be loaded. {SUPPORTED_TYPES}.",
+            cause=exc,
+        ) from None
     except (ValueError, TypeError) as exc:
         if not encrypted:
             structure = describe(info)
@@ -155,22 +157,25 @@ def load_private_key(
             raise PrivateKeyError(
                 f"The private key in {source} cannot be parsed{parsed_as}: it is corrupt, "
                 "truncated or mis-pasted. Store the whole key again, from -----BEGIN PRIVATE "
-                "KEY----- to -----END PRIVATE KEY-----."
-            ) from exc
+                "KEY----- to -----END PRIVATE KEY-----.",
+                cause=exc,
+            ) from None
         # cryptography says "Unknown key encryption algorithm: <oid>" (PKCS#8) or "Key
         # encrypted with unknown cipher" (PEM) for schemes it lacks; its generic message
         # for undecodable output mentions "unsupported", so only "unknown" counts here.
         if not modern and "unknown" in str(exc).lower():
             raise UnsupportedPrivateKeyError(
                 f"The private key in {source} is encrypted with {scheme}, which this "
-                f"installation cannot decrypt: {_REENCRYPT_ADVICE}."
-            ) from exc
+                f"installation cannot decrypt: {_REENCRYPT_ADVICE}.",
+                cause=exc,
+            ) from None
         hint = "" if modern else f" If the passphrase is right, {_REENCRYPT_ADVICE}."
         raise PrivateKeyPassphraseError(
             f"The passphrase for the encrypted private key in {source} is wrong (or the "
             "key is damaged): check field `private_key_passphrase` of the secret, "
-            f"including stray spaces or a trailing newline.{hint}"
-        ) from exc
+            f"including stray spaces or a trailing newline.{hint}",
+            cause=exc,
+        ) from None
     return _finish(key, blob, info, encrypted, scheme, source)
 
 

@@ -240,7 +240,7 @@ class SnowflakeConnectionProvider:
                 raise
             fresh = store.refresh(self.secret_path)
             if fresh == credentials:
-                raise self._rejected(credentials, exc, reread=True) from exc
+                raise self._rejected(credentials, exc, reread=True) from None
             logger.info(
                 "Snowflake rejected the credentials of user %s; read a new version from %s, "
                 "logging in again",
@@ -251,7 +251,7 @@ class SnowflakeConnectionProvider:
                 connection = self._login(fresh, extra)
             except Exception as again:
                 if is_credential_rejection(again):
-                    raise self._rejected(fresh, again, reread=True) from again
+                    raise self._rejected(fresh, again, reread=True) from None
                 raise
             credentials = fresh
         logger.info(
@@ -274,7 +274,8 @@ class SnowflakeConnectionProvider:
             f"{self.secret_path} from Vault again. Update the secret in Vault with the "
             "user's current password or key (and for key pair, check that the user's "
             "RSA_PUBLIC_KEY matches), or ask an administrator whether the user is disabled "
-            "or locked. No further attempts were made, to avoid locking the account."
+            "or locked. No further attempts were made, to avoid locking the account.",
+            cause=exc,
         )
 
 

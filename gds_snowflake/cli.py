@@ -1,4 +1,4 @@
-"""The ``gds-snowflake`` command: ``doctor`` and ``demo``.
+"""The ``gds-snowflake`` command: ``doctor``, ``demo`` and ``sandbox``.
 
 ``gds-snowflake doctor [SECRET_PATH]`` checks, one line per step, everything a
 connection needs: configuration, Vault reachable, Vault login, the secret, the private
@@ -8,6 +8,11 @@ the fix and the steps after it are skipped. ``--format json`` prints a list of
 secret_id is ever printed.
 
 ``gds-snowflake demo`` runs the whole flow on a local OpenBao server and Snowflake double.
+``gds-snowflake sandbox`` starts both and keeps them running until Ctrl-C, printing the
+exports, the connect arguments and the doctor command (``--public-key FILE`` registers a
+Snowflake user with your own key, to try a secret in your own Vault).
+
+Options may come before or after the command; each command's ``--help`` shows examples.
 
 Exit codes: 0 success (every doctor step passed; warnings allowed), 1 a step failed,
 2 usage error or missing dependency.
@@ -22,7 +27,13 @@ import sys
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING
 
-from gds_vault.cli import add_vault_options, client_from_args, printable
+from gds_vault.cli import (
+    add_vault_options,
+    client_from_args,
+    examples_help,
+    printable,
+    reorder_options,
+)
 
 if TYPE_CHECKING:
     from gds_snowflake.doctor import StepResult
@@ -36,12 +47,30 @@ exit codes:
 
 _SNOWFLAKE_OPTIONS = ("account", "user", "role", "warehouse", "database", "schema")
 
+# Shown by each command's --help, and all of them by `gds-snowflake --help`.
+EXAMPLES = {
+    "doctor": (
+        "gds-snowflake doctor secret/snowflake/etl --warehouse ETL_WH",
+        "gds-snowflake doctor --format json                 # path from SNOWFLAKE_VAULT_PATH",
+        "gds-snowflake doctor secret/snowflake/etl --host 127.0.0.1 --port 8080 --protocol http",
+        "gds-snowflake doctor secret/snowflake/etl -v --ca-cert vault-ca.pem",
+    ),
+    "demo": ("gds-snowflake demo",),
+    "sandbox": (
+        "gds-snowflake sandbox                              # runs until Ctrl-C",
+        "gds-snowflake sandbox --public-key rsa_key.pub --user ETL",
+        "gds-snowflake sandbox --format json",
+    ),
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gds-snowflake",
         description="Snowflake connections with credentials from Vault.",
-        epilog=_EXIT_CODES_HELP,
+        epilog=examples_help([line for lines in EXAMPLES.values() for line in lines])
+        + "Options may come before or after the command; `gds-snowflake COMMAND --help`\n"
+        "lists each command's own.\n\n" + _EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -50,6 +79,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the whole flow on a local OpenBao server and Snowflake double",
         description="Start local OpenBao and Snowflake stand-ins, connect as a job would, "
         "expire the session and rotate the key, and clean up.",
+        epilog=examples_help(EXAMPLES["demo"]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="keep a local OpenBao and Snowflake double running, to try your own code or Vault",
+        description="Start a local OpenBao dev server and the Snowflake double, provision a\n"
+        "key-pair secret and an AppRole, and print the exports, the connect arguments\n"
+        "(host/port/protocol of the double) and the doctor command. --public-key registers\n"
+        "a Snowflake user with your own public key, so that a secret in your own Vault can\n"
+        "log in. Runs until Ctrl-C, which stops both servers and removes their files.",
+        epilog=examples_help(EXAMPLES["sandbox"]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sandbox.add_argument(
+        "--public-key",
+        metavar="FILE",
+        help="a PEM public key (openssl rsa -in rsa_key.p8 -pubout -out rsa_key.pub) to "
+        "register with the double",
+    )
+    sandbox.add_argument(
+        "--user",
+        metavar="NAME",
+        help="the Snowflake user to register with --public-key (default ETL)",
+    )
+    sandbox.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people (default), json: one object, then a line 'ready'",
     )
     doctor = commands.add_parser(
         "doctor",
@@ -58,9 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
         "configuration, Vault reachable (TLS, version, sealed), Vault login (method, TTL,\n"
         "policies), the secret (fields, password or key pair), the private key (type, bits,\n"
         "encrypted, SHA256 fingerprint for DESC USER), the local clock, the Snowflake login\n"
-        "and `select current_user(), current_role(), current_warehouse()`. A failed step\n"
-        "prints its fix; later steps are skipped. Secrets are never printed.",
-        epilog=_EXIT_CODES_HELP,
+        "and `select current_user(), current_role(), current_warehouse()`, checking that the\n"
+        "warehouse, database and schema asked for are in effect. A failed step prints its\n"
+        "fix; later steps are skipped. Secrets are never printed.",
+        epilog=examples_help(EXAMPLES["doctor"]) + _EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     doctor.add_argument(
@@ -212,14 +272,19 @@ def _doctor(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``gds-snowflake`` with ``argv`` (default: sys.argv[1:]); returns the exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(arguments)
+        args = parser.parse_args(reorder_options(parser, arguments))
     except SystemExit as exc:  # --help, or a usage error argparse already printed
         return exc.code if isinstance(exc.code, int) else 2
     if args.command == "demo":
         from gds_snowflake.demo import run_demo
 
         return run_demo()
+    if args.command == "sandbox":
+        from gds_snowflake.demo import run_sandbox
+
+        return run_sandbox(public_key=args.public_key, user=args.user, fmt=args.format)
     if args.command == "doctor":
         try:
             return _doctor(args, arguments)

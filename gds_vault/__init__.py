@@ -93,3 +93,11 @@ __all__ = [
 ]
 
 _getLogger(__name__).addHandler(_NullHandler())
+
+# Shown under the name users import them by: a traceback says
+# `gds_vault.VaultConnectionError`, not the private module it is defined in.
+for _name in __all__:
+    _public = globals()[_name]
+    if isinstance(_public, type) and _public.__module__.startswith(__name__ + "._"):
+        _public.__module__ = __name__
+del _name, _public

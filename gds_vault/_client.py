@@ -19,7 +19,8 @@ from gds_vault._errors import (
     VaultPathError,
     VaultPermissionError,
 )
-from gds_vault._kv import KVStore, missing_key
+from gds_vault._kv import KVStore
+from gds_vault._kv_errors import missing_key
 from gds_vault._paths import normalise_path
 from gds_vault._secret_holder import SecretHolder
 from gds_vault._status import TokenStatus, VaultHealth, VaultStats

@@ -199,7 +199,9 @@ def settings_from_env(environ: Mapping[str, str], overrides: Mapping[str, Any]) 
     # Only what no override replaces is read, so a bad variable that an explicit
     # argument replaces (VAULT_CLIENT_TIMEOUT=oops with timeout=5) does not stop the client.
     readers: dict[str, Callable[[Mapping[str, str]], Any]] = {
-        "addr": lambda env: _env.normalise_addr(_env.read(env, "VAULT_ADDR")),
+        "addr": lambda env: _env.normalise_addr(
+            _env.read(env, "VAULT_ADDR"), source=_env.source_of(env, "VAULT_ADDR")
+        ),
         "auth": auth_from_env,
         "namespace": lambda env: _env.read(env, "VAULT_NAMESPACE"),
         "verify": verify_from_env,

@@ -1,4 +1,10 @@
-"""Reading VAULT_* variables, with the legacy HVAULT_* names as a deprecated fallback."""
+"""Reading VAULT_* variables: OpenBao's BAO_* names as aliases, and the legacy HVAULT_*
+names as a deprecated fallback.
+
+For each setting the VAULT_* name wins; without it, the BAO_* name that the OpenBao CLI
+(``bao``) reads is used, silently (a supported alias: a shell set up for ``bao`` works
+as it is); then the HVAULT_* name of gds_hvault, with a DeprecationWarning.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,20 @@ LEGACY_NAMES = {
     "VAULT_NAMESPACE": "HVAULT_NAMESPACE",
 }
 
+# What OpenBao's CLI reads, for the settings gds_vault has: read when VAULT_* is absent.
+BAO_ALIASES = {
+    "VAULT_ADDR": "BAO_ADDR",
+    "VAULT_TOKEN": "BAO_TOKEN",
+    "VAULT_NAMESPACE": "BAO_NAMESPACE",
+    "VAULT_CACERT": "BAO_CACERT",
+    "VAULT_CAPATH": "BAO_CAPATH",
+    "VAULT_CLIENT_CERT": "BAO_CLIENT_CERT",
+    "VAULT_CLIENT_KEY": "BAO_CLIENT_KEY",
+    "VAULT_SKIP_VERIFY": "BAO_SKIP_VERIFY",
+    "VAULT_CLIENT_TIMEOUT": "BAO_CLIENT_TIMEOUT",
+    "VAULT_MAX_RETRIES": "BAO_MAX_RETRIES",
+}
+
 # Frames in these directories are skipped when blaming a deprecated variable on a caller.
 _PACKAGE_DIRS = tuple(
     str(Path(__file__).parent.parent / package) + os.sep
@@ -32,12 +52,32 @@ _TRUE = {"1", "true", "t", "yes", "y", "on"}
 _FALSE = {"0", "false", "f", "no", "n", "off", ""}
 
 
+def source_of(environ: Mapping[str, str], name: str) -> str:
+    """The variable that gives ``name``'s setting: ``name`` itself, or its BAO_* or legacy
+    HVAULT_* alias when only that one is set (for messages: "check BAO_ADDR")."""
+    for candidate in (name, BAO_ALIASES.get(name), LEGACY_NAMES.get(name)):
+        if candidate and environ.get(candidate, "").strip():
+            return candidate
+    return name
+
+
+def _raw(environ: Mapping[str, str], name: str) -> tuple[str, str]:
+    """(variable, stripped value) of ``name`` or its BAO_* alias; ("name", "") if neither."""
+    for candidate in (name, BAO_ALIASES.get(name)):
+        if candidate:
+            value = environ.get(candidate, "").strip()
+            if value:
+                return candidate, value
+    return name, ""
+
+
 def read(environ: Mapping[str, str], name: str) -> str | None:
-    """The value of ``name``, or of its legacy HVAULT_* name with a DeprecationWarning.
+    """The value of ``name``, else of its BAO_* alias, else of its legacy HVAULT_* name
+    (with a DeprecationWarning).
 
     Empty values count as unset, as in Vault's CLI.
     """
-    value = environ.get(name, "").strip()
+    _, value = _raw(environ, name)
     if value:
         return value
     legacy = LEGACY_NAMES.get(name)
@@ -70,7 +110,8 @@ def outside_stacklevel() -> int:
 
 def read_bool(environ: Mapping[str, str], name: str) -> bool:
     """A boolean variable: 1/true/yes/on or 0/false/no/off (case-insensitive)."""
-    raw = environ.get(name, "").strip().lower()
+    name, raw = _raw(environ, name)
+    raw = raw.lower()
     if raw in _TRUE:
         return True
     if raw in _FALSE:
@@ -80,7 +121,8 @@ def read_bool(environ: Mapping[str, str], name: str) -> bool:
 
 def read_seconds(environ: Mapping[str, str], name: str) -> float | None:
     """A duration in seconds: "30", "2.5", "30s", "2m" (Vault CLI style)."""
-    raw = environ.get(name, "").strip().lower()
+    name, raw = _raw(environ, name)
+    raw = raw.lower()
     if not raw:
         return None
     scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -103,7 +145,7 @@ def read_seconds(environ: Mapping[str, str], name: str) -> float | None:
 
 def read_int(environ: Mapping[str, str], name: str, *, minimum: int = 0) -> int | None:
     """A whole number of at least ``minimum``."""
-    raw = environ.get(name, "").strip()
+    name, raw = _raw(environ, name)
     if not raw:
         return None
     try:

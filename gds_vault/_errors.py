@@ -7,7 +7,8 @@ The tree::
     ├── VaultPathError                  a secret path or argument that cannot be valid
     ├── VaultConnectionError            transport: refused, reset, DNS (retried)
     │   ├── VaultTimeoutError           no answer within the timeout (retried)
-    │   └── VaultTLSError               certificate not trusted, or refused (never retried)
+    │   └── VaultTLSError               certificate not trusted or refused, or the
+    │                                   address's scheme not the server's (never retried)
     └── VaultResponseError              Vault answered, and the answer is a failure
         ├── VaultAuthError              login rejected, token invalid or expired
         ├── VaultPermissionError        the token's policies do not allow the request
@@ -21,6 +22,13 @@ The tree::
 
 Each error's message says what failed and what to do about it. Messages name variables,
 paths, mounts and policies; they never contain a token, secret_id, JWT or secret value.
+Where the library knows the one thing to do, ``fix`` holds it on its own (the message
+ends with it too); ``gds-snowflake doctor`` prints it as the step's fix.
+
+A failure of a lower layer (requests, ssl, a file) is kept as ``cause`` and raised
+``from None``: the traceback shows this error and its frames, not three chained
+tracebacks from inside requests and urllib3. ``exc.cause`` (and ``exc.__context__``)
+still hold the original, with its own traceback, for debugging.
 ``retryable`` tells the retry policy whether trying again can help. It belongs to the
 type (a class attribute); only a :class:`VaultResponseError` may be told otherwise when it
 is made (``retryable=``), where the HTTP status decides (a 501 is a
@@ -31,10 +39,29 @@ from __future__ import annotations
 
 
 class VaultError(Exception):
-    """Base class for every failure talking to Vault."""
+    """Base class for every failure talking to Vault.
+
+    Args:
+        cause: The lower-level exception this error was made from (kept, not chained).
+        fix: What to do about it, on its own, when there is one thing to do.
+    """
 
     #: Whether the same request may succeed if sent again (used by RetryPolicy).
     retryable: bool = False
+    #: The lower-level exception this error was made from (a requests or ssl error, an
+    #: OSError), with its own traceback; None when Vault's answer itself was the failure.
+    cause: BaseException | None = None
+    #: What to do, when the library knows one thing to do (also the end of the message).
+    fix: str | None = None
+
+    def __init__(
+        self, *args: object, cause: BaseException | None = None, fix: str | None = None
+    ) -> None:
+        super().__init__(*args)
+        if cause is not None:  # class defaults otherwise: copies and pickles stay small
+            self.cause = cause
+        if fix is not None:
+            self.fix = fix
 
 
 class VaultConfigError(VaultError, ValueError):
@@ -56,10 +83,12 @@ class VaultTimeoutError(VaultConnectionError):
 
 
 class VaultTLSError(VaultConnectionError):
-    """TLS failed: Vault's certificate is not trusted, or Vault refused ours (mutual TLS).
+    """TLS failed: Vault's certificate is not trusted (or expired, or for another host),
+    Vault refused ours (mutual TLS), or the address's scheme is not the server's
+    (``https://`` to a plain-HTTP port, ``http://`` to a TLS one).
 
-    Never retried: a certificate problem does not fix itself. The message says which
-    variable to set (VAULT_CACERT, VAULT_CLIENT_CERT...).
+    Never retried: none of these fixes itself. The message, and ``fix``, say what to set
+    (VAULT_ADDR's scheme, VAULT_CACERT, VAULT_CLIENT_CERT...).
     """
 
     retryable = False
@@ -87,8 +116,9 @@ class VaultResponseError(VaultError):
         retry_after: float | None = None,
         data: object = None,
         retryable: bool | None = None,
+        fix: str | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, fix=fix)
         if retryable is not None:  # the status decides; None keeps the class's answer
             self.retryable = retryable
         self.status_code = status_code

@@ -20,21 +20,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from gds_vault._errors import (
     VaultAuthError,
-    VaultError,
     VaultPathError,
     VaultPermissionError,
     VaultResponseError,
     VaultSecretDeletedError,
     VaultSecretNotFoundError,
 )
-from gds_vault._printable import printable
+from gds_vault._kv_errors import deleted, not_found, permission_denied, unknown_mount_denied
 
 if TYPE_CHECKING:
     from gds_vault._token_cache import SharedMounts
@@ -172,9 +171,11 @@ class KVStore:
             return self._read_from_mount(fresh, path, version)
         # The mounts endpoint is forbidden: try the v2 layout, then v1, on the first segment.
         errors: list[VaultResponseError] = []
+        v1_tried = False
         for guess in _guesses(path):
             if guess.version == 1 and version is not None:
                 break
+            v1_tried = v1_tried or guess.version == 1
             try:
                 secret = self._read_from_mount(guess, path, version)
             except (VaultSecretNotFoundError, VaultPermissionError) as exc:
@@ -185,7 +186,13 @@ class KVStore:
             self.mounts.remember(guess)
             return secret
         not_found = [e for e in errors if isinstance(e, VaultSecretNotFoundError)]
-        raise not_found[0] if not_found else errors[0]
+        if not_found:
+            raise not_found[0]
+        denied = [e for e in errors if isinstance(e, VaultPermissionError)]
+        guess = _guesses(path)[0]
+        raise unknown_mount_denied(
+            path, guess.path, guess.below(path), denied, v1_tried=v1_tried
+        ) from None
 
     def list(self, path: str) -> list[str]:
         """The names under ``path`` (already normalised); folders end with '/'."""
@@ -260,11 +267,15 @@ class KVStore:
                 "GET", mount.read_path(rest), params=params, operation="vault.read"
             )
         except VaultSecretNotFoundError as exc:
-            raise _not_found(mount, path, rest, version, exc) from None
+            raise not_found(mount, path, rest, version, exc) from None
+        except VaultPermissionError as exc:
+            if not mount.detected:  # a guess: read() words the denial once all have failed
+                raise
+            raise permission_denied(mount, path, rest, exc) from None
         data = (body or {}).get("data")
         secret = data.get("data") if mount.version == 2 and isinstance(data, dict) else data
         if mount.version == 2 and secret is None and isinstance(data, dict):
-            raise _deleted(path, version, data.get("metadata") or {}, None)
+            raise deleted(path, version, data.get("metadata") or {}, None)
         if not isinstance(secret, dict):
             raise VaultResponseError(
                 f"The secret at {path} is not a set of key/value fields; was it written "
@@ -278,66 +289,6 @@ def _guesses(path: str) -> list[Mount]:
     """Layouts to try when the mounts endpoint will not answer: v2, then v1."""
     first = path.split("/", 1)[0] + "/"
     return [Mount(first, 2, detected=False), Mount(first, 1, detected=False)]
-
-
-def missing_key(path: str, key: object, secret: Mapping[str, Any]) -> VaultError:
-    """The error for a ``key`` that the secret at ``path`` does not have."""
-    if not isinstance(key, str):
-        return VaultPathError(f"key must be a string naming a field of {path}, not {key!r}.")
-    fields = ", ".join(sorted(printable(str(name)) for name in secret)) or "none"
-    return VaultSecretNotFoundError(
-        f"The secret at {path} has no key {key!r}; its keys are: {fields}."
-    )
-
-
-def _not_found(
-    mount: Mount,
-    path: str,
-    rest: str,
-    version: int | None,
-    exc: VaultSecretNotFoundError,
-) -> VaultSecretNotFoundError:
-    if mount.version == 2 and exc.data:
-        metadata = exc.data.get("metadata") if isinstance(exc.data, dict) else None
-        if isinstance(metadata, dict) and (
-            metadata.get("deletion_time") or metadata.get("destroyed")
-        ):
-            return _deleted(path, version, metadata, exc.status_code)
-    hint = ""
-    if any("no handler for route" in error for error in exc.errors):
-        hint = (
-            f" Nothing is mounted at {mount.path} any more: the secrets engine was "
-            "disabled or moved."
-        )
-    elif mount.version == 2 and rest.startswith(("data/", "metadata/")):
-        hint = (
-            f" Write paths as `vault kv get` takes them, without 'data/': "
-            f"'{mount.path}{rest.split('/', 1)[1]}'."
-        )
-    which = f"version {version} of " if version is not None else ""
-    return VaultSecretNotFoundError(
-        f"No secret at {which}{path} (KV v{mount.version} mount {mount.path}).{hint} "
-        "Check the path, or write it with `vault kv put`.",
-        status_code=exc.status_code,
-    )
-
-
-def _deleted(
-    path: str, version: int | None, metadata: Mapping[str, Any], status: int | None
-) -> VaultSecretDeletedError:
-    number = metadata.get("version", version)
-    which = f"Version {number} of {path}" if number else f"The latest version of {path}"
-    if metadata.get("destroyed"):
-        return VaultSecretDeletedError(
-            f"{which} was destroyed and cannot be recovered; read another version "
-            "or write the secret again.",
-            status_code=status,
-        )
-    return VaultSecretDeletedError(
-        f"{which} was deleted; restore it with `vault kv undelete -versions={number} "
-        f"{path}` or read another version.",
-        status_code=status,
-    )
 
 
 def mount_from_ui_answer(data: dict[str, object]) -> Mount | None:

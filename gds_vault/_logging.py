@@ -34,16 +34,28 @@ _MAX_REGISTERED = 1024  # keeps the filter's cost bounded in long-running proces
 _PATTERNS = (
     # Vault/OpenBao tokens: service, batch, recovery, legacy "s." forms.
     re.compile(r"\b(?:hv[sbr]|s|b|r)\.[A-Za-z0-9_-]{20,}"),
-    # PEM blocks (keys, certificates' private parts) and escaped-newline variants.
+    # PEM private keys (and escaped-newline variants): a BEGIN line followed by key material
+    # (lines of base64, or the Proc-Type header of a legacy encrypted key). A BEGIN line
+    # quoted in prose, as advice names the format ("(-----BEGIN PRIVATE KEY-----); keep"),
+    # is left alone.
     re.compile(
-        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)", re.S
+        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----"
+        r"(?=[ \t]*(?:\r?\n|(?:\\r)?\\n)\s*(?:Proc-Type:|[A-Za-z0-9+/=])"  # key lines follow
+        r"|\s*[A-Za-z0-9+/]{16})"  # or the key flattened onto the same line
+        r".*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)",
+        re.S,
     ),
     # key=value and quoted "key": "value" pairs whose key names a secret. A bare
-    # "token: word" is prose ("token: logged in"), not a pair, and is left alone.
+    # "token: word" is prose ("token: logged in"), not a pair, and is left alone; so are
+    # the placeholders advice uses: `password=...`, `token=<token>`, and a `vault kv put`
+    # file reference such as `private_key=@rsa_key.p8`.
     re.compile(
         r"""(?ix)
         ( ["'](?:password|passphrase|secret_id|client_token|token|private_key|jwt)["']\s*:\s*
         | \b(?:password|passphrase|secret_id|client_token|token|private_key|jwt)\s*=\s* )
+        (?! \.\.\.(?![^\s"',}])                        # password=...
+          | <[^<>\s]+>(?![^\s"',})])                   # token=<token>
+          | @[\w.~/-]+\.(?:p8|pem|key|der|txt|crt)\b )  # private_key=@rsa_key.p8
         (["']?)[^\s"',}]+\2"""
     ),
 )
@@ -80,11 +92,13 @@ def register_secret(value: object) -> None:
 
 def redact(text: str) -> str:
     """Mask registered secrets and secret-shaped substrings in ``text``."""
+    # Whole PEM blocks first: once a registered line inside one is masked, the block no
+    # longer looks like key material to the pattern.
+    text = _PATTERNS[1].sub(REDACTED, text)
     for secret in _snapshot:
         if secret in text:
             text = text.replace(secret, REDACTED)
     text = _PATTERNS[0].sub(REDACTED, text)
-    text = _PATTERNS[1].sub(REDACTED, text)
     return _PATTERNS[2].sub(lambda m: f"{m.group(1)}{REDACTED}", text)
 
 

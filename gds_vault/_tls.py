@@ -59,6 +59,7 @@ class TrustStore:
             self.requests_verify = self._bundle = _bundle_directory(path)
             self._bundle_pid = os.getpid()
         elif path.is_file():
+            _check_ca_file(path)
             self.requests_verify = str(path)
         else:
             raise VaultConfigError(
@@ -125,6 +126,50 @@ def silence_insecure_request_warnings(host: str) -> None:
     item = ("ignore", re.compile(message, re.I), InsecureRequestWarning, None, 0)
     if item not in warnings.filters:
         warnings.filterwarnings("ignore", message=message, category=InsecureRequestWarning)
+
+
+def _check_ca_file(path: Path) -> None:
+    """Load the CA file as the TLS layer will, so that a file holding no certificate is a
+    configuration error naming the file now, not a TLS failure that says to set the very
+    variable that is set.
+
+    Raises:
+        VaultConfigError: The file cannot serve as a CA file; says what it holds instead.
+    """
+    import ssl  # only when a CA file is configured
+
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=str(path))
+        return
+    except ssl.SSLError as exc:
+        reason = exc.reason or type(exc).__name__
+    except OSError as exc:
+        raise VaultConfigError(
+            f"The CA file {str(path)!r} cannot be read ({exc.strerror or exc}); check "
+            "VAULT_CACERT (or --ca-cert, verify=) and the file's permissions."
+        ) from None
+    try:
+        head = path.read_bytes()[: 1 << 16]
+    except OSError:
+        head = b""
+    where = f"The CA file {str(path)!r} (VAULT_CACERT, --ca-cert or verify=)"
+    if not head.strip():
+        what = "is empty"
+    elif head[:1] == b"\x30":  # an ASN.1 SEQUENCE: a DER (binary) certificate
+        what = (
+            "is DER (binary), and only PEM is read; convert it with `openssl x509 -inform der "
+            f"-in {path} -out vault-ca.pem` and use vault-ca.pem"
+        )
+    elif b"PRIVATE KEY-----" in head:
+        what = "holds a private key, not a certificate"
+    elif b"-----BEGIN CERTIFICATE-----" in head:
+        what = f"holds a damaged certificate ({reason})"
+    else:
+        what = "holds no PEM certificate (no -----BEGIN CERTIFICATE----- line)"
+    raise VaultConfigError(
+        f"{where} {what}. It must be the PEM file of the CA certificate that signed "
+        "Vault's certificate (`vault-ca.pem`, `ca.crt`; -----BEGIN CERTIFICATE-----)."
+    )
 
 
 def _bundle_directory(directory: Path) -> str:

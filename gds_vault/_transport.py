@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from gds_vault import _deadline
+from gds_vault import _deadline, _scheme
 from gds_vault._answers import content_type, error_for
 from gds_vault._errors import (
     VaultConfigError,
@@ -212,7 +212,9 @@ class Transport:
                 allow_redirects=False,
             )
         except requests.exceptions.SSLError as exc:
-            raise VaultTLSError(_tls_message(server, self.cert, transport_reason(exc))) from exc
+            reason = transport_reason(exc)
+            message, fix = _tls_message(server, self.cert, self.verify, reason)
+            raise VaultTLSError(message, cause=exc, fix=fix) from None
         except (requests.exceptions.InvalidHeader, UnicodeEncodeError):
             # A value that cannot go into a header (the token, the namespace). Its message
             # quotes the value, so nothing of it is kept; sending again cannot help.
@@ -226,8 +228,13 @@ class Transport:
                 raise VaultTimeoutError(
                     f"Vault at {server} did not answer {method} /v1/{path} within "
                     f"{self.timeout:g} s; check that it is healthy, or raise "
-                    "VAULT_CLIENT_TIMEOUT."
-                ) from exc
+                    "VAULT_CLIENT_TIMEOUT.",
+                    cause=exc,
+                ) from None
+            if _dropped(exc) and server.startswith("http://") and not self._proxied(server):
+                mismatch = _scheme.tls_answered(server, min(self.timeout, 3.0))
+                if mismatch is not None:
+                    raise VaultTLSError(mismatch.message, cause=exc, fix=mismatch.fix) from None
             advice = (
                 "check VAULT_ADDR and that the server is running and reachable from here."
                 if server == self.addr
@@ -235,8 +242,9 @@ class Transport:
                 "is running, that the cluster's api_addr names it as this host can reach it."
             )
             raise VaultConnectionError(
-                f"Could not reach Vault at {server} ({transport_reason(exc)}); {advice}"
-            ) from exc
+                f"Could not reach Vault at {server} ({transport_reason(exc)}); {advice}",
+                cause=exc,
+            ) from None
         except _deadline.AnswerRefused as exc:
             raise VaultResponseError(
                 f"Vault at {server} answered {method} /v1/{path} with {exc.reason}: the "
@@ -247,8 +255,9 @@ class Transport:
             if type(exc) is not OSError or exc.errno is not None:
                 raise VaultConnectionError(
                     f"Could not reach Vault at {server} ({transport_reason(exc)}); check "
-                    "VAULT_ADDR and that the server is running and reachable from here."
-                ) from exc
+                    "VAULT_ADDR and that the server is running and reachable from here.",
+                    cause=exc,
+                ) from None
             # requests' own OSError, before sending: a CA or client certificate file it
             # was given is gone (removed under a running client, e.g. by a tmp cleaner).
             raise VaultConfigError(
@@ -256,6 +265,11 @@ class Transport:
                 "check VAULT_CACERT / VAULT_CAPATH and VAULT_CLIENT_CERT / VAULT_CLIENT_KEY, "
                 "then create the client again."
             ) from None
+
+    def _proxied(self, server: str) -> bool:
+        """Whether requests to ``server`` go through a proxy (a probe would bypass it)."""
+        scheme = urlsplit(server).scheme
+        return bool(self.session().proxies.get(scheme) or self.session().proxies.get("all"))
 
     def health(self) -> VaultHealth:
         """``sys/health``: one unauthenticated attempt in the root namespace.
@@ -283,6 +297,7 @@ class Transport:
         )
         elapsed = time.perf_counter() - started
         body = _json_of(response)
+        self._refuse_plain_http_to_tls(response)
         if response.status_code != 200 or not isinstance(body, dict) or "sealed" not in body:
             raise VaultResponseError(
                 f"{self.addr}/v1/sys/health answered HTTP {response.status_code} with "
@@ -306,7 +321,9 @@ class Transport:
         status = response.status_code
         if status == 204 or (200 <= status < 300 and not response.content):
             return None
-        body = _json_of(response)
+        body: Any = _json_of(response)
+        if body is None:
+            self._refuse_plain_http_to_tls(response)
         if 200 <= status < 300:
             if not isinstance(body, dict):
                 raise VaultResponseError(
@@ -318,10 +335,31 @@ class Transport:
             return body
         raise error_for(self.addr, method, path, response, body)
 
+    def _refuse_plain_http_to_tls(self, response: requests.Response) -> None:
+        """A server that answered our plain HTTP with "this port speaks HTTPS" (Go's
+        net/http, Vault and OpenBao among them, answers 400 with a line of text)."""
+        mismatch = _scheme.plain_http_refused(response)
+        if mismatch is not None:
+            raise VaultTLSError(mismatch.message, fix=mismatch.fix)
 
-def _tls_message(server: str, cert: object, reason: str) -> str:
-    """What to do about a TLS failure: trust Vault's CA, or present a client certificate."""
-    if "_ALERT_" in reason.upper():
+
+def _dropped(exc: BaseException) -> bool:
+    """Whether the server dropped the connection after accepting it (reset, closed without
+    an answer): what a TLS port that refuses plain HTTP does, among other causes."""
+    text = transport_reason(exc).lower()
+    return any(
+        sign in text
+        for sign in ("reset by peer", "remotedisconnected", "connection aborted", "eof occurred")
+    )
+
+
+def _tls_message(server: str, cert: object, verify: object, reason: str) -> tuple[str, str]:
+    """What a TLS failure means and what to do: (message, fix)."""
+    not_tls = _scheme.not_tls(server, reason)
+    if not_tls is not None:
+        return not_tls.message, not_tls.fix
+    upper = reason.upper()
+    if "_ALERT_" in upper:
         # An alert sent by the server: it refused us, i.e. our client certificate.
         advice = (
             "set VAULT_CLIENT_CERT and VAULT_CLIENT_KEY to your certificate and its key"
@@ -329,27 +367,67 @@ def _tls_message(server: str, cert: object, reason: str) -> str:
             else "the certificate in VAULT_CLIENT_CERT is not one it trusts (another "
             "CA, expired or revoked); ask for one signed by the CA it trusts"
         )
+        fix = advice[0].upper() + advice[1:] + "."
         return (
             f"Vault at {server} refused the TLS connection because it requires a "
-            f"client certificate it trusts (mutual TLS): {advice} ({reason})."
+            f"client certificate it trusts (mutual TLS): {advice} ({reason}).",
+            fix,
         )
-    return (
-        f"TLS verification failed for {server}: set VAULT_CACERT (or VAULT_CAPATH) "
-        "to the CA certificate that signed Vault's certificate, or check that "
-        f"VAULT_ADDR names the host in that certificate ({reason})."
+    host = urlsplit(server).hostname or server
+    if "MISMATCH" in upper or "DOESN'T MATCH" in upper or "NOT VALID FOR" in upper:
+        fix = (
+            f"Use in VAULT_ADDR a host name that Vault's certificate names (not {host}); "
+            "`openssl s_client -connect <host>:<port> </dev/null | openssl x509 -noout "
+            "-ext subjectAltName` lists them."
+        )
+        message = f"Vault's certificate at {server} is not valid for the host {host}"
+        return f"{message}: {fix} ({reason}).", fix
+    if "EXPIRED" in upper:
+        fix = (
+            "Vault's certificate has expired: its operator must renew it (no setting here "
+            "can help)."
+        )
+        return f"TLS verification failed for {server}: {fix} ({reason}).", fix
+    if isinstance(verify, str):
+        fix = (
+            "The CA certificate you trust (VAULT_CACERT, VAULT_CAPATH or verify=) did not sign "
+            "Vault's certificate: ask your Vault administrator for the CA that did (for a dev "
+            "server started with -dev-tls, its vault-ca.pem)."
+        )
+        return f"TLS verification failed for {server}: {fix} ({reason}).", fix
+    fix = (
+        "Set VAULT_CACERT (or VAULT_CAPATH) to the CA certificate that signed Vault's "
+        "certificate (the system CAs do not know it)."
     )
+    return f"TLS verification failed for {server}: {fix} ({reason}).", fix
+
+
+# Where a transport failure's own chain of exceptions lives. Beyond them the chain goes on
+# into whatever the caller was handling when it called Vault (a Snowflake login refusal
+# while the provider reads the secret again): that is no reason for this failure.
+_TRANSPORT_MODULES = frozenset({"requests", "urllib3", "ssl", "socket", "http"})
+
+
+def _transport_chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from, within the transport's own layers."""
+    chain = [exc]
+    while len(chain) < 10:  # the chain is short; the bound guards against cycles
+        seen = chain[-1].__cause__ or chain[-1].__context__
+        if seen is None or seen in chain:
+            break
+        own = isinstance(seen, OSError) or type(seen).__module__.split(".")[0] in _TRANSPORT_MODULES
+        if not own:
+            break
+        chain.append(seen)
+    return chain
 
 
 def _timed_out(exc: BaseException) -> bool:
     """Whether a transport error was caused by a read timing out."""
-    seen: BaseException | None = exc
-    for _ in range(10):  # the chain is short; the bound guards against cycles
-        if seen is None:
-            return False
-        if isinstance(seen, TimeoutError) or type(seen).__name__ == "ReadTimeoutError":
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return any(
+        isinstance(seen, TimeoutError) or type(seen).__name__ == "ReadTimeoutError"
+        for seen in _transport_chain(exc)
+    )
 
 
 # Errors whose text is what the system said about the connection (refused, reset, name
@@ -359,17 +437,32 @@ def _timed_out(exc: BaseException) -> bool:
 _QUOTABLE_MODULES = frozenset({"builtins", "socket", "ssl", "http.client"})
 
 
+# urllib3 re-raises some TLS and protocol failures as its own errors, whose text is the
+# ssl module's or the socket's (e.g. a TLS 1.3 alert read after the handshake).
+_QUOTABLE_URLLIB3 = frozenset({"SSLError", "ProtocolError"})
+
+
+def _quotable(error: BaseException) -> bool:
+    kind = type(error)
+    if isinstance(error, OSError) and kind.__module__ in _QUOTABLE_MODULES:
+        return True
+    return kind.__module__ == "urllib3.exceptions" and kind.__name__ in _QUOTABLE_URLLIB3
+
+
 def transport_reason(exc: BaseException) -> str:
     """A short cause for a transport error: the class, and the text of the innermost error
-    only when that is an OS, socket or TLS error (never a URL or a header value)."""
-    inner: BaseException = exc
-    while inner.__context__ is not None and inner is not inner.__context__:
-        inner = inner.__context__
+    of the transport's own chain (never one the caller happened to be handling) only when
+    that is an OS, socket or TLS error (e.g. "[Errno 111] Connection refused"); never a
+    URL or a header value."""
+    chain = _transport_chain(exc)
     text = ""
-    if isinstance(inner, OSError) and type(inner).__module__ in _QUOTABLE_MODULES:
-        text = printable(str(inner).split("\n")[0][:160])
-    elif inner is not exc:
-        text = type(inner).__name__
+    for inner in reversed(chain):  # the innermost error that says what the system saw
+        if _quotable(inner):
+            text = printable(str(inner).split("\n")[0][:160])
+            break
+    else:
+        if len(chain) > 1:
+            text = type(chain[-1]).__name__
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

@@ -10,7 +10,8 @@ Configuration comes from the VAULT_* variables, read as ``VaultClient.from_env()
 them; options override them: ``--addr``, ``--namespace``, ``--ca-cert``, ``--ca-path``,
 ``--client-cert``, ``--client-key``, ``--tls-skip-verify``, ``--timeout``,
 ``--max-retries``, ``--auth-method``, ``--auth-mount``. Options may come before or after
-the command.
+the command (``gds-vault get PATH -v`` and ``gds-vault -v get PATH`` are the same); each
+command's ``--help`` shows examples.
 
 Secret values are printed as ``********`` unless ``--reveal`` is given; ``get PATH KEY
 --reveal`` prints the bare value, for scripts. ``login`` prints the auth method, the
@@ -57,6 +58,7 @@ from gds_vault import (
     VaultSecretNotFoundError,
     configure_logging,
 )
+from gds_vault._cli_args import reorder_options
 from gds_vault._printable import printable
 from gds_vault._status import duration
 
@@ -70,9 +72,11 @@ __all__ = [
     "add_vault_options",
     "build_parser",
     "client_from_args",
+    "examples_help",
     "exit_code_for",
     "main",
     "printable",
+    "reorder_options",
 ]
 
 EXIT_OK = 0
@@ -96,6 +100,31 @@ exit codes:
   5  authentication failed (login refused, token invalid or expired)
 """
 
+# Shown by --help: each command's own, and all of them on `gds-vault --help`.
+EXAMPLES = {
+    "get": (
+        "gds-vault get secret/snowflake/etl                   # field names, values masked",
+        "gds-vault get secret/snowflake/etl user --reveal     # the bare value, for scripts",
+        "gds-vault get secret/snowflake/etl --version 3 --format json",
+        "gds-vault get secret/snowflake/etl -v --addr https://vault.example.com:8200",
+    ),
+    "list": (
+        "gds-vault list secret/snowflake",
+        "gds-vault list secret/snowflake --format json",
+    ),
+    "login": (
+        "gds-vault login                                      # method, source, TTL, policies",
+        "gds-vault login --auth-method approle --format json",
+        "gds-vault --ca-cert vault-ca.pem login -vv           # options before or after",
+    ),
+}
+
+
+def examples_help(examples: Sequence[str], *, title: str = "examples") -> str:
+    """An ``examples:`` block for an epilog, one indented command per line."""
+    return f"{title}:\n" + "".join(f"  {line}\n" for line in examples) + "\n"
+
+
 # Option name -> the variables it replaces, dropped from the environment the client reads
 # so that an explicit option wins even over a broken variable.
 _REPLACES = {
@@ -103,6 +132,16 @@ _REPLACES = {
     "cert": ("VAULT_CLIENT_CERT", "VAULT_CLIENT_KEY"),
     "timeout": ("VAULT_CLIENT_TIMEOUT",),
     "retry": ("VAULT_MAX_RETRIES",),
+}
+# OpenBao's names for the same settings (gds_vault reads them when VAULT_* is absent).
+_BAO_NAMES = {
+    "VAULT_CACERT": "BAO_CACERT",
+    "VAULT_CAPATH": "BAO_CAPATH",
+    "VAULT_SKIP_VERIFY": "BAO_SKIP_VERIFY",
+    "VAULT_CLIENT_CERT": "BAO_CLIENT_CERT",
+    "VAULT_CLIENT_KEY": "BAO_CLIENT_KEY",
+    "VAULT_CLIENT_TIMEOUT": "BAO_CLIENT_TIMEOUT",
+    "VAULT_MAX_RETRIES": "BAO_MAX_RETRIES",
 }
 
 
@@ -212,8 +251,8 @@ def client_from_args(
     if trust:
         overrides["verify"] = False if trust[0] == "tls_skip_verify" else given(trust[0])
     if given("client_cert") or given("client_key"):
-        cert = given("client_cert") or env.get("VAULT_CLIENT_CERT", "").strip()
-        key = given("client_key") or env.get("VAULT_CLIENT_KEY", "").strip()
+        cert = given("client_cert") or _variable(env, "VAULT_CLIENT_CERT")
+        key = given("client_key") or _variable(env, "VAULT_CLIENT_KEY")
         if not cert:
             raise VaultConfigError("--client-key needs --client-cert (or VAULT_CLIENT_CERT).")
         overrides["cert"] = (cert, key) if key else cert
@@ -231,7 +270,13 @@ def client_from_args(
         if setting in overrides:
             for variable in variables:
                 env.pop(variable, None)
+                env.pop(_BAO_NAMES.get(variable, variable), None)
     return VaultClient.from_env(env, **overrides)
+
+
+def _variable(env: Mapping[str, str], name: str) -> str:
+    """A VAULT_* variable, or its OpenBao BAO_* name when it is absent."""
+    return env.get(name, "").strip() or env.get(_BAO_NAMES.get(name, name), "").strip()
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -245,6 +290,16 @@ def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, VaultAuthError):
         return EXIT_AUTH
     return EXIT_ERROR
+
+
+def _add_verbose(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="log to stderr: -v for INFO, -vv for DEBUG (paths, never secrets)",
+    )
 
 
 def _add_format(parser: argparse.ArgumentParser) -> None:
@@ -265,17 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
             "VAULT_* variables. Secret values are masked unless --reveal is given; the token "
             "is never printed."
         ),
-        epilog=_EXIT_CODES_HELP,
+        epilog=examples_help([line for lines in EXAMPLES.values() for line in lines])
+        + "Options may come before or after the command; `gds-vault COMMAND --help` lists\n"
+        "each command's own.\n\n" + _EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_vault_options(parser)
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        default=0,
-        help="log to stderr: -v for INFO, -vv for DEBUG (paths, never secrets)",
-    )
+    _add_verbose(parser, default=0)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
@@ -283,10 +334,13 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=help_text,
             description=textwrap.fill(description),
-            epilog=_EXIT_CODES_HELP,
+            epilog=examples_help(EXAMPLES[name]) + _EXIT_CODES_HELP,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        # Every option is declared here: main() moves those given before the command after
+        # it (reorder_options), so this parser reads them all.
         add_vault_options(sub, suppress=True)
+        _add_verbose(sub, default=argparse.SUPPRESS)
         return sub
 
     get = command(
@@ -434,8 +488,9 @@ _COMMANDS = {"get": _cmd_get, "list": _cmd_list, "login": _cmd_login}
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``gds-vault`` with ``argv`` (default: sys.argv[1:]); returns the exit code."""
     parser = build_parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(reorder_options(parser, arguments))
     except SystemExit as exc:  # --help, or a usage error argparse already printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.verbose:

@@ -31,6 +31,14 @@ _ENVIRONMENT = (
 _CONNECTOR = "snowflake-connector-python"
 USER = "DEMO_ETL"
 POLICY = 'path "secret/data/snowflake/*" { capabilities = ["read"] }\n'
+NEXT_STEPS = (
+    "Next steps:",
+    "  gds-snowflake sandbox               keep both servers running and try your own code",
+    "                                      or your own Vault against them (Ctrl-C stops)",
+    "  gds-snowflake doctor SECRET_PATH    check every step against your Vault and Snowflake",
+    "  README.md: 'Try it against your own Vault' and 'For the Vault administrator' (the",
+    "  commands that store the key, write the policy and create the AppRole shown above)",
+)
 
 
 def run_demo(out: IO[str] | None = None) -> int:
@@ -210,4 +218,6 @@ def _scenario(
 
     conn.close()
     step(f"Done in {time.monotonic() - started:.1f} s; servers stopped, nothing left behind")
+    for line in NEXT_STEPS:
+        info(line)
     return 0

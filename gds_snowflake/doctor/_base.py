@@ -24,7 +24,13 @@ if TYPE_CHECKING:
 
 __all__ = ["DoctorState", "Outcome", "fail"]
 
-_CREDENTIAL_VARIABLES = ("VAULT_TOKEN", "VAULT_SECRET_ID", "HVAULT_TOKEN", "HVAULT_SECRET_ID")
+_CREDENTIAL_VARIABLES = (
+    "VAULT_TOKEN",
+    "VAULT_SECRET_ID",
+    "BAO_TOKEN",
+    "HVAULT_TOKEN",
+    "HVAULT_SECRET_ID",
+)
 
 
 class Outcome(Exception):
@@ -73,6 +79,8 @@ class DoctorState:
         self.user = ""
         self.key: LoadedKey | None = None
         self.connection: Any = None
+        #: The warehouse, database and schema the login named (checked by ``session``).
+        self.asked: dict[str, Any] = {}
 
     def _remember_secret(self, value: object) -> None:
         """Register a credential the doctor saw, so every line it prints is scrubbed of it."""

@@ -114,7 +114,7 @@ class _Doctor(VaultSteps, SnowflakeSteps):
             status, detail, fix = outcome.status, outcome.detail, outcome.fix
         except VaultError as exc:  # what the step did not single out: Vault failing midway
             status, detail = "fail", str(exc)
-            fix = (
+            fix = exc.fix or (
                 "Vault failed while answering (see the message); retry, and if it persists "
                 "check Vault's health (gds-vault login, `vault status`)."
             )
@@ -128,11 +128,11 @@ class _Doctor(VaultSteps, SnowflakeSteps):
             step=step,
             title=title,
             status=status,
-            # Every credential the steps saw is registered with gds_vault's redaction. The
-            # fixes are the doctor's own advice (paths, field names, commands), not scrubbed:
-            # the patterns would cut "private_key=@rsa_key.p8" out of them.
+            # Every credential the steps saw is registered with gds_vault's redaction, which
+            # leaves advice alone ("-----BEGIN PRIVATE KEY-----" quoted as a format,
+            # "private_key=@rsa_key.p8", "password=..."): both lines are scrubbed.
             detail=redact(detail),
-            fix=fix,
+            fix=None if fix is None else redact(fix),
         )
 
     def _close(self) -> None:

@@ -4,7 +4,15 @@
 for a password); ``clock``
 compares the local clock with Vault's, as a key-pair JWT fails when it is off; ``login``
 connects once with the credentials the provider builds (no retry that could lock the
-user); ``session`` runs :data:`QUERY`.
+user); ``session`` runs :data:`QUERY` and checks that the warehouse, database and schema
+asked for are the ones in effect.
+
+Why the last check: Snowflake logs a user in even when the warehouse (or database, or
+schema) named at login does not exist or the role may not use it; the session then simply
+has none, and the job fails at its first statement that needs it. ``current_warehouse()``
+is NULL then. A server without ``current_warehouse()`` is not Snowflake itself (the local
+double, fakesnow on DuckDB, which accepts any name and creates databases on demand): the
+step says that it could not verify them, as a warning, rather than pass them.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from gds_snowflake.doctor._base import DoctorState, Outcome, fail
 __all__ = ["CLOCK_LIMIT", "CLOCK_OK", "QUERY", "SnowflakeSteps"]
 
 QUERY = "select current_user(), current_role(), current_warehouse()"
+CONTEXT_QUERY = "select current_database(), current_schema()"
+_CONTEXT = ("warehouse", "database", "schema")  # what a login names but may not get
 CLOCK_OK = 10.0  # seconds of difference from Vault's clock that pass without comment
 CLOCK_LIMIT = 60.0  # seconds; beyond this Snowflake rejects key-pair JWTs (iat/exp checks)
 
@@ -105,6 +115,7 @@ class SnowflakeSteps(DoctorState):
         connect = self.connect or _connector_connect()
         started = time.perf_counter()
         account = kwargs.get("account")
+        self.asked = {name: kwargs[name] for name in _CONTEXT if kwargs.get(name)}
         try:
             self.connection = connect(**kwargs)
         except Exception as exc:
@@ -150,17 +161,22 @@ class SnowflakeSteps(DoctorState):
 
     def _step_session(self) -> str:
         cursor = self.connection.cursor()
-        note = ""
         try:
             try:
                 row = cursor.execute(QUERY).fetchone()
+                verified = True
             except Exception as exc:
                 if not _lacks_current_warehouse(exc):
                     raise
-                # Some Snowflake stand-ins (the local double: fakesnow on DuckDB) lack it.
                 user, role = cursor.execute("select current_user(), current_role()").fetchone()
                 row = (user, role, getattr(self.connection, "warehouse", None))
-                note = " (this server has no current_warehouse(); warehouse from the login)"
+                verified = False
+            user, role, warehouse = row
+            in_effect: dict[str, Any] = {"warehouse": warehouse}
+            if "database" in self.asked or "schema" in self.asked:
+                in_effect["database"], in_effect["schema"] = cursor.execute(
+                    CONTEXT_QUERY
+                ).fetchone()
         except Exception as exc:  # reported as the step's failure
             raise fail(
                 _snowflake_error(exc),
@@ -170,8 +186,14 @@ class SnowflakeSteps(DoctorState):
             ) from None
         finally:
             cursor.close()
-        user, role, warehouse = row
-        detail = f"{QUERY} -> {user}, {role}, {warehouse or 'no warehouse'}{note}"
+        detail = f"{QUERY} -> {user}, {role}, {warehouse or 'no warehouse'}"
+        if not verified:
+            self._context_unverified(detail)
+            detail += " (this server has no current_warehouse(); warehouse from the login)"
+        for name in _CONTEXT:
+            asked = self.asked.get(name)
+            if asked and not _same_identifier(str(asked), in_effect.get(name)):
+                raise self._not_in_effect(detail, name, str(asked), in_effect.get(name), role)
         if not warehouse:
             raise Outcome(
                 "warn",
@@ -180,7 +202,61 @@ class SnowflakeSteps(DoctorState):
                 "SNOWFLAKE_WAREHOUSE, add a 'warehouse' field to the secret, or set the user's "
                 "DEFAULT_WAREHOUSE.",
             )
+        checked = [name for name in _CONTEXT if name in self.asked]
+        if checked:
+            detail += f"; {', '.join(checked)} as asked"
         return detail
+
+    def _context_unverified(self, detail: str) -> None:
+        """Against a server without current_warehouse() (not Snowflake itself): a warning
+        that what was asked for could not be checked, if anything was."""
+        asked = ", ".join(f"{name} {value}" for name, value in self.asked.items())
+        if not asked:
+            return
+        raise Outcome(
+            "warn",
+            f"{detail}; {asked} NOT verified: this server has no current_warehouse(), so it "
+            "is not Snowflake itself (the local Snowflake double accepts any warehouse, "
+            "database and schema)",
+            "Nothing to fix here; against Snowflake itself the doctor checks that the "
+            "warehouse, database and schema asked for exist and the role may use them.",
+        )
+
+    def _not_in_effect(
+        self, detail: str, name: str, asked: str, actual: object, role: object
+    ) -> Outcome:
+        origin = self._origin_of(name)
+        grant = {
+            "warehouse": f"GRANT USAGE ON WAREHOUSE {asked} TO ROLE {role}",
+            "database": f"GRANT USAGE ON DATABASE {asked} TO ROLE {role}",
+            "schema": f"GRANT USAGE ON SCHEMA {asked} TO ROLE {role}",
+        }[name]
+        have = f"the session has {actual}" if actual else f"the session has no {name}"
+        return fail(
+            f"{detail}; the {name} asked for, {asked} ({origin}), is not in effect: {have}",
+            f"Snowflake logs in anyway when the {name} does not exist or role {role} may not "
+            f"use it. Check the name (SHOW {name.upper()}S LIKE '{asked.strip(chr(34))}'; it "
+            f"comes from {origin}) and, if it exists, have an administrator run {grant}.",
+        )
+
+    def _origin_of(self, name: str) -> str:
+        if self.snowflake_options.get(name):
+            return f"--{name}"
+        if self.environ.get(f"SNOWFLAKE_{name.upper()}", "").strip():
+            return f"SNOWFLAKE_{name.upper()}"
+        if self.connect_kwargs.get(name):
+            return f"the connect argument {name}="
+        return f"the secret's {name!r} field"
+
+
+def _same_identifier(asked: str, actual: object) -> bool:
+    """Whether ``actual`` (as current_warehouse() and kin return it) is the object ``asked``
+    names: a quoted identifier exactly, an unquoted one as Snowflake folds it (upper case)."""
+    if not isinstance(actual, str) or not actual:
+        return False
+    if len(asked) > 1 and asked.startswith('"') and asked.endswith('"'):
+        return asked[1:-1] == actual
+    return asked.upper() == actual.upper()
 
 
 def _lacks_current_warehouse(exc: BaseException) -> bool:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["VaultSteps"]
 
-_VARIABLE_PREFIXES = ("VAULT_", "HVAULT_", "SNOWFLAKE_", "GDS_VAULT_")
+_VARIABLE_PREFIXES = ("VAULT_", "BAO_", "HVAULT_", "SNOWFLAKE_", "GDS_VAULT_")
 
 
 class VaultSteps(DoctorState):
@@ -73,8 +73,10 @@ class VaultSteps(DoctorState):
         return detail
 
     def _config_fix(self, exc: VaultConfigError) -> str:
+        if exc.fix:
+            return exc.fix
         has_addr = "--addr" in self.options_given or any(
-            self.environ.get(n, "").strip() for n in ("VAULT_ADDR", "HVAULT_ADDR")
+            self.environ.get(n, "").strip() for n in ("VAULT_ADDR", "BAO_ADDR", "HVAULT_ADDR")
         )
         if not has_addr:
             return (
@@ -106,10 +108,11 @@ class VaultSteps(DoctorState):
                 "Check that Vault is healthy and reachable from here (firewall, proxy); "
                 "raise VAULT_CLIENT_TIMEOUT (or --timeout) for a slow link.",
             ) from None
-        except VaultTLSError as exc:  # a certificate problem, not the network
+        except VaultTLSError as exc:  # a certificate or scheme problem, not the network
             raise fail(
                 str(exc),
-                "Set VAULT_CACERT (or --ca-cert) to the CA certificate that signed Vault's "
+                exc.fix
+                or "Set VAULT_CACERT (or --ca-cert) to the CA certificate that signed Vault's "
                 "certificate, and check that VAULT_ADDR names a host in that certificate.",
             ) from None
         except VaultConnectionError as exc:
@@ -121,8 +124,9 @@ class VaultSteps(DoctorState):
         except VaultResponseError as exc:
             raise fail(
                 str(exc),
-                "VAULT_ADDR must point at Vault itself (scheme, host and port, no path), not "
-                "at a web page or a failing proxy or load balancer.",
+                exc.fix
+                or "VAULT_ADDR must point at Vault itself (scheme, host and port, no path), "
+                "not at a web page or a failing proxy or load balancer.",
             ) from None
         self.local_time = (before + self.clock()) / 2
         self.server_time = health.server_time
@@ -165,7 +169,7 @@ class VaultSteps(DoctorState):
         try:
             status = client.token_status()
         except VaultAuthError as exc:
-            raise fail(str(exc), _auth_fix(client)) from None
+            raise fail(str(exc), exc.fix or _auth_fix(client)) from None
         method = status.method + (f" at auth/{status.mount}" if status.mount else "")
         if status.source:
             method += f" (credentials from {status.source})"
@@ -192,17 +196,21 @@ class VaultSteps(DoctorState):
         try:
             self.secret = client.get_secret(path)
         except VaultSecretNotFoundError as exc:
+            # The library's fix when it knows the one mistake (a data/ written by hand, a
+            # disabled mount); otherwise: check the path, or write the secret there.
             raise fail(
                 str(exc),
-                f"Check the path (mount first, as `vault kv get` takes it, without 'data/'); "
+                exc.fix
+                or f"Check the path (mount first, as `vault kv get` takes it, without 'data/'); "
                 f"if it is right, the secret must be written: vault kv put {path} account=... "
                 "user=... private_key=@rsa_key.p8",
             ) from None
         except VaultPermissionError as exc:
             raise fail(
                 str(exc),
-                f"Ask your Vault administrator to grant 'read' on {path} to the role's policy "
-                "(for KV v2 the policy path has 'data/' after the mount).",
+                exc.fix
+                or f"Ask your Vault administrator to grant 'read' on {path} to the role's "
+                "policy (for KV v2 the policy path has 'data/' after the mount).",
             ) from None
         layout = SecretLayout()
         for name in (layout.password, layout.private_key, layout.private_key_passphrase):

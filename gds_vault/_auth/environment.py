@@ -69,7 +69,11 @@ def auth_from_env(environ: Mapping[str, str]) -> AuthMethod:
     jwt_role = _env.read(environ, "VAULT_JWT_ROLE")
 
     if method == "token" or (not method and (token or token_file)):
-        return _token(environ, token, token_file, explicit=bool(method))
+        auth = _token(environ, token, token_file, explicit=bool(method))
+        if not method:
+            token_variable = _env.source_of(environ, "VAULT_TOKEN") if token else "VAULT_TOKEN_FILE"
+            auth.passed_over(_passed_over(environ), token_variable)
+        return auth
     if method == "approle" or (not method and role_id):
         return _approle(environ, role_id, mount)
     if method in ("jwt", "kubernetes") or (not method and jwt_role):
@@ -98,11 +102,24 @@ def auth_from_env(environ: Mapping[str, str]) -> AuthMethod:
     raise VaultConfigError(NO_CREDENTIALS.format(path=cli_token))
 
 
+# Variables of the methods that a token, when set, wins over (the chooser's order).
+_OUTRANKED = {"VAULT_ROLE_ID": "approle", "VAULT_JWT_ROLE": "jwt"}
+
+
+def _passed_over(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """(variable, method) for each set variable of a method that the token outranked."""
+    return tuple(
+        (variable, method)
+        for variable, method in _OUTRANKED.items()
+        if _env.read(environ, variable)
+    )
+
+
 def _token(
     environ: Mapping[str, str], token: str | None, token_file: str | None, *, explicit: bool
 ) -> TokenAuth:
     if token:
-        return TokenAuth(token, source="VAULT_TOKEN")
+        return TokenAuth(token, source=_env.source_of(environ, "VAULT_TOKEN"))
     if token_file:
         return TokenAuth(token_file=token_file, source=f"VAULT_TOKEN_FILE ({token_file})")
     cli_token = vault_cli_token_path(environ)

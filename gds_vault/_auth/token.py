@@ -75,9 +75,31 @@ class TokenAuth(AuthMethod):
         self._fix = "obtain a new one (e.g. `vault login`) and update " + (
             "the file" if token_file else "VAULT_TOKEN"
         )
+        self._passed_over = ""
+        self._choose = ""
         if self._token:
             checked_credential(self._token, f"The Vault token from {self.source}")
         register_secret(self._token)
+
+    def passed_over(self, others: tuple[tuple[str, str], ...], token_variable: str) -> None:
+        """Note the other methods' variables that were set but lost to this token (the
+        environment chooser calls it), so that diagnostics and a refusal say so.
+
+        Args:
+            others: (variable, method) pairs, e.g. ("VAULT_ROLE_ID", "approle").
+            token_variable: The variable the token came from, e.g. "VAULT_TOKEN".
+        """
+        if not others:
+            return
+        names = " and ".join(variable for variable, _ in others)
+        verb = "is" if len(others) == 1 else "are"
+        self._passed_over = (
+            f"{names} {verb} set too but not used: a token wins when VAULT_AUTH_METHOD is unset"
+        )
+        self._choose = (
+            f"To log in with {others[0][1]} instead, set VAULT_AUTH_METHOD={others[0][1]} "
+            f"(or unset {token_variable})."
+        )
 
     @classmethod
     def vault_cli(cls, environ: Mapping[str, str] | None = None) -> TokenAuth:
@@ -105,6 +127,10 @@ class TokenAuth(AuthMethod):
 
     @property
     def source(self) -> str:
+        base = self._base_source()
+        return f"{base} ({self._passed_over})" if self._passed_over else base
+
+    def _base_source(self) -> str:
         if self._source:
             return self._source
         if self.token_file is not None:
@@ -135,9 +161,14 @@ class TokenAuth(AuthMethod):
                 "GET", "auth/token/lookup-self", token=token, operation="vault.token.lookup"
             )
         except (VaultPermissionError, VaultAuthError, VaultInvalidRequestError):
+            chosen = ""
+            if self._passed_over:
+                chosen = f" {self._passed_over[0].upper()}{self._passed_over[1:]}. {self._choose}"
             raise VaultAuthError(
-                f"The token from {self.source} is invalid, expired or revoked; {self._fix}.",
+                f"The token from {self._base_source()} is invalid, expired or revoked; "
+                f"{self._fix}.{chosen}",
                 status_code=403,
+                fix=f"{self._fix[0].upper()}{self._fix[1:]}.{chosen}",
             ) from None
         data = (body or {}).get("data") or {}
         return LoginResult(

@@ -144,10 +144,16 @@ def _install() -> list[tuple[type, Any]]:
     """Record every library error and object made from now on; returns what to restore."""
     saved: list[tuple[type, Any]] = []
     for cls in _error_classes():
-        saved.append((cls, cls.__dict__.get("__init__")))
+        own_init = cls.__dict__.get("__init__")
+        saved.append((cls, own_init))
 
-        def error_init(self: BaseException, *args: Any, __cls: type = cls, **kwargs: Any) -> None:
-            super(__cls, self).__init__(*args, **kwargs)  # type: ignore[arg-type]
+        def error_init(
+            self: BaseException, *args: Any, __cls: type = cls, __own: Any = own_init, **kwargs: Any
+        ) -> None:
+            if __own is not None:  # the class's own __init__ (cause=, fix=), then record
+                __own(self, *args, **kwargs)
+            else:
+                super(__cls, self).__init__(*args, **kwargs)  # type: ignore[arg-type]
             _watch.errors.append(self)
 
         cls.__init__ = error_init  # type: ignore[misc]

@@ -26,6 +26,8 @@ def test_demo_runs_and_shows_each_step(snowflake_double_environment):
     assert "1 reconnect, 1 extra Snowflake login, 0 Vault reads" in text
     assert "old key rejected 1 time(s), 1 fresh Vault read" in text
     assert "Vault logins by this process: 1" in text
+    assert text.rstrip().endswith("the AppRole shown above)")  # the demo ends with next steps
+    assert "Next steps:" in text and "gds-snowflake sandbox" in text
     assert "VAULT_ADDR" not in os.environ  # the demo restores the environment
     assert os.environ["SNOWFLAKE_DISABLE_PLATFORM_DETECTION"] == "true"  # as the test set it
 
