@@ -32,10 +32,22 @@ MAX_STATEMENT_RERUNS = 2  # re-runs of one statement after re-authentication
 
 # Forwarding stops at the connector's public API: its private attributes hold the
 # password, the decrypted private key and tokens (``_password``, ``_private_key``...).
-# The exceptions are the private names the connector's own helpers use on the object
-# they are given (snowflake.connector.pandas_tools.write_pandas), which hold no secret.
-_CONNECTION_INTERNALS_FOR_HELPERS = frozenset({"_session_parameters"})
-_CURSOR_INTERNALS_FOR_HELPERS = frozenset({"_upload", "_log_telemetry_job_data"})
+# The exceptions are the private names that the connector's own helpers and Snowpark use
+# on the object they are given (snowflake.connector.pandas_tools.write_pandas, and
+# snowflake.snowpark's ServerConnection and telemetry, for Session(connection=...)),
+# none of which is a credential.
+_CONNECTION_INTERNALS_FOR_HELPERS = frozenset({"_session_parameters", "_telemetry", "_paramstyle"})
+_CURSOR_INTERNALS_FOR_HELPERS = frozenset(
+    {
+        "_upload",
+        "_upload_stream",
+        "_download",
+        "_download_stream",
+        "_log_telemetry_job_data",
+        "_query_result_format",
+        "_request_id",
+    }
+)
 
 
 def _forwarded(name: str, allowed: frozenset[str]) -> bool:
