@@ -1,8 +1,8 @@
 """gds_vault: a focused client for HashiCorp Vault and OpenBao.
 
-Read secrets (KV, or dynamic secrets with leases) with AppRole, token (or the Vault CLI's ``vault login``), JWT/Kubernetes,
+Read secrets with AppRole, token (or the Vault CLI's ``vault login``), JWT/Kubernetes,
 userpass/LDAP, TLS certificate or AWS IAM auth, automatic KV v1/v2 detection, a secret
-cache and one retry policy::
+cache and one retry policy; dynamic secrets with their leases (``read_lease``)::
 
     from gds_vault import VaultClient
     with VaultClient.from_env() as client:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,7 @@ class Lease(SecretHolder):
             the last renewal (``inf``: a token without TTL). The lease dies with it.
         token_generation: The client's number for the token that read it.
         warnings: Vault's warnings (a TTL capped by the max TTL, for instance).
+        clock: The client's clock, in which the times above are given.
     """
 
     lease_id: str
@@ -74,19 +76,26 @@ class Lease(SecretHolder):
     token_expires_at: float
     token_generation: int = field(default=0, repr=False)
     warnings: tuple[str, ...] = ()
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
 
     @property
     def ends_at(self) -> float:
         """When the lease ends at the latest: its own end or its token's, the sooner."""
         return min(self.expires_at, self.token_expires_at)
 
-    def time_left(self, now: float) -> float:
+    def time_left(self) -> float:
         """Seconds until :attr:`ends_at` (negative once it has ended)."""
-        return self.ends_at - now
+        return self.ends_at - self.clock()
 
 
 def lease_from_answer(
-    path: str, body: dict[str, Any], *, started: float, token_expires_at: float, generation: int
+    path: str,
+    body: dict[str, Any],
+    *,
+    started: float,
+    token_expires_at: float,
+    generation: int,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Lease | None:
     """The :class:`Lease` in Vault's answer to a read, or None when it carries none."""
     lease_id = body.get("lease_id")
@@ -104,6 +113,7 @@ def lease_from_answer(
         token_expires_at=token_expires_at,
         token_generation=generation,
         warnings=tuple(str(w) for w in body.get("warnings") or ()),
+        clock=clock,
     )
 
 
@@ -128,6 +138,7 @@ class LeaseOperations:
             started=started,
             token_expires_at=self._tokens.expiry_of(generation),
             generation=generation,
+            clock=self._clock,
         )
 
     def read_lease(self, path: str) -> Lease:
