@@ -380,7 +380,10 @@ def holder_for(
     leased. ``lease`` (from ``VaultLeasedSecretError``) marks it leased and is offered to
     the holder; ``own`` is a provider's own holder, used instead of the shared one."""
     with _registry_lock:
-        known = _registry.get(client)
+        try:
+            known = _registry.get(client)
+        except TypeError:  # not a VaultClient (a stand-in without weak references)
+            return None
         if lease is None and (known is None or path not in known.leased):
             return None
         if known is None:
