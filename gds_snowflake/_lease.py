@@ -122,7 +122,10 @@ class LeaseHolder:
         """Take a lease read elsewhere (``VaultLeasedSecretError.lease``) if none is held;
         otherwise revoke it (it would leave an unused user until its TTL)."""
         with self._lock:
-            if self._usable(self._current):
+            current = self._current
+            if current is not None and current[0].lease_id == lease.lease_id:
+                return  # the same read, handed to several waiting threads
+            if self._usable(current):
                 unused: Lease | None = lease
             else:
                 self._install(lease, "first read")

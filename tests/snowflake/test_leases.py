@@ -227,3 +227,64 @@ def test_an_rsa_private_key_lease_logs_in_with_the_key(snowflake_double, httpser
                 assert one(conn) == 1
     assert snowflake_double.login_count(user) == 1
     assert revoked == [{"lease_id": "database/creds/etl/AbCdEf"}]
+
+
+def test_threads_connecting_at_once_share_one_lease(leases):
+    """Eight threads opening their first connection on a leased path together cause one
+    lease read (one user): the read is shared, not made and revoked eight times."""
+    import threading
+
+    client = leases.client()
+    path = leases.role(ttl="60s")
+    errors: list[BaseException] = []
+    connections = []
+
+    def work() -> None:
+        try:
+            connections.append(
+                get_snowflake_connection(path, vault_client=client, **leases.connect_kwargs())
+            )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert [one(c) for c in connections] == [1] * 8
+    holder = SnowflakeConnectionProvider(path, vault_client=client).lease_holder()
+    assert client.stats.lease_reads == 1
+    assert leases.snowflake.login_count(holder.lease.data["username"]) == 8
+    for conn in connections:
+        conn.close()
+
+
+def test_a_forked_child_never_revokes_its_parents_lease(leases):
+    """revoke_on_close in a forked child is a no-op: the lease belongs to the process that
+    read it, whose connections still use it."""
+    import os
+
+    client = leases.client()
+    path = leases.role(ttl="60s")
+    provider = SnowflakeConnectionProvider(
+        path, vault_client=client, revoke_on_close=True, **leases.connect_kwargs()
+    )
+    conn = provider.connect()
+    user = provider.lease_holder().lease.data["username"]
+    pid = os.fork()
+    if pid == 0:  # the child: close the provider, then leave without pytest's teardown
+        code = 0
+        try:
+            provider.close()
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert leases.postgres.role_exists(user)
+    assert one(conn) == 1 and conn.reconnects == 0
+    conn.close()
+    provider.close()
+    assert not leases.postgres.role_exists(user)
