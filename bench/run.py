@@ -6,7 +6,7 @@ smoke run), ``--markdown FILE`` (also write the table there), ``--only STEPS``
 status is 0 whether or not a target is met; unmet targets are listed on stderr.
 
 How each row is measured is in the docstrings of bench/_vault.py, bench/_imports.py,
-bench/_snowflake.py and bench/_processes.py. The hvac client runs with
+bench/_snowflake.py, bench/_leases.py and bench/_processes.py. The hvac client runs with
 ``trust_env=False``, as gds_vault's session does, so neither pays for environment proxy
 look-ups on each request.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 if not __package__:  # run as `python bench/run.py`: make the `bench` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import _imports, _lines, _processes, _remote, _snowflake, _vault, _world
+from bench import _imports, _leases, _lines, _processes, _remote, _snowflake, _vault, _world
 from bench._report import Row, render
 
 
@@ -96,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
             ("32 threads", lambda: rows.append(_vault.threaded_requests(world, 3))),
             ("imports", lambda: rows.extend(_imports.imports(rounds, lines))),
             ("warm connect", per_line("warm_connect")),
+            (
+                "leased connect",
+                lambda: rows.append(_leases.leased_warm_connect(world, rounds, line=here.label)),
+            ),
             ("session expiry", per_line("recovery")),
             ("forked workers", forked),
             ("fresh processes", lambda: rows.append(_processes.fresh_processes(world))),

@@ -8,7 +8,10 @@ Configuration comes from three places, the first that has a value winning:
    SNOWFLAKE_SCHEMA (read when a provider is made, never at import);
 3. the fields of the Vault secret.
 
-Passwords and keys come only from Vault.
+Passwords and keys come only from Vault. A path whose read gives a lease (Vault's
+database secrets engine, ``database/creds/<role>``) is handed to ``_lease``, which renews
+the lease while connections use it and replaces the credentials before they die; the
+user is then the lease's, whatever ``user``/SNOWFLAKE_USER say.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -29,9 +33,10 @@ from gds_snowflake._credentials import (
     store_for,
 )
 from gds_snowflake._errors import SnowflakeAuthenticationError, SnowflakeConfigError
+from gds_snowflake._lease import LeaseHolder, holder_for
 
 if TYPE_CHECKING:
-    from gds_vault import RetryPolicy, VaultClient
+    from gds_vault import Lease, RetryPolicy, VaultClient
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +77,11 @@ class SnowflakeConnectionProvider:
         connect: The function that opens a raw connection (default
             snowflake.connector.connect); tests and wrappers may pass another.
         environ: Where to read SNOWFLAKE_* variables (default os.environ).
+        revoke_on_close: For a leased path (``database/creds/<role>``): use a lease of
+            this provider's own and revoke it at :meth:`close`, so that Vault drops the
+            user at once instead of when the lease runs out. Close the provider after
+            its connections: their sessions end with the user. Default False (leases
+            are shared by the providers of one Vault client and run out by themselves).
         **connect_kwargs: Anything else snowflake.connector.connect accepts
             (login_timeout, session_parameters, autocommit, ...).
 
@@ -94,6 +104,7 @@ class SnowflakeConnectionProvider:
         retry: RetryPolicy | None = None,
         connect: Callable[..., Any] | None = None,
         environ: Mapping[str, str] | None = None,
+        revoke_on_close: bool = False,
         **connect_kwargs: Any,
     ) -> None:
         env = os.environ if environ is None else environ
@@ -132,6 +143,9 @@ class SnowflakeConnectionProvider:
         self._vault_client = vault_client
         self._retry = retry
         self._connect = connect or _default_connect
+        self.revoke_on_close = revoke_on_close
+        self._own_lease: LeaseHolder | None = None  # with revoke_on_close
+        self._lease_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -154,8 +168,58 @@ class SnowflakeConnectionProvider:
         return store_for(self.vault_client, self.layout)
 
     def credentials(self) -> SnowflakeCredentials:
-        """The parsed credentials (from the Vault cache when fresh)."""
-        return self._store().get(self.secret_path)
+        """The parsed credentials (from the Vault cache when fresh, or the current lease)."""
+        return self._current_credentials(self._store())
+
+    # -- leased paths (see gds_snowflake._lease) -----------------------------------------
+    def lease_holder(self, lease: Lease | None = None) -> LeaseHolder | None:
+        """The holder of this provider's lease, or None while the path is not known to be
+        leased (a KV secret, or not read yet). ``lease``: one just read, to hold."""
+        client = self.vault_client
+        if self.revoke_on_close and self._own_lease is None:
+            with self._lease_lock:
+                if self._own_lease is None:
+                    self._own_lease = LeaseHolder(client, self.secret_path, shared=False)
+        return holder_for(client, self.secret_path, own=self._own_lease, lease=lease)
+
+    def _current_credentials(self, store: CredentialStore) -> SnowflakeCredentials:
+        from gds_vault import Lease, VaultLeasedSecretError
+
+        holder = self.lease_holder()
+        if holder is not None:
+            return holder.credentials()
+        try:
+            return store.get(self.secret_path)
+        except VaultLeasedSecretError as exc:
+            if not isinstance(exc.lease, Lease):
+                raise
+            holder = self.lease_holder(exc.lease)
+            assert holder is not None
+            return holder.credentials()
+
+    def _fresh_credentials(
+        self, store: CredentialStore, rejected: SnowflakeCredentials
+    ) -> SnowflakeCredentials:
+        holder = self.lease_holder()
+        if holder is not None:
+            return holder.after_rejection(rejected)
+        return store.refresh(self.secret_path)
+
+    def close(self) -> None:
+        """With ``revoke_on_close``, revoke this provider's lease (Vault drops the user).
+
+        Idempotent; a no-op for KV secrets and shared leases. Connections it made stay
+        open, but a leased user's sessions end when Vault drops the user.
+        """
+        holder, self._own_lease = self._own_lease, None
+        if holder is not None:
+            holder.revoke()
+
+    def __enter__(self) -> SnowflakeConnectionProvider:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def connect_arguments(self, credentials: SnowflakeCredentials, **extra: Any) -> dict[str, Any]:
         """The keyword arguments for snowflake.connector.connect, credentials included.
@@ -167,6 +231,9 @@ class SnowflakeConnectionProvider:
         kwargs.update(self.overrides)
         kwargs.update(self.connect_kwargs)
         kwargs.update(extra)
+        holder = self.lease_holder()
+        if holder is not None:  # the lease made this user: no other name can log in with it
+            kwargs["user"] = credentials.user
         # The connector keeps the session_parameters dict it is given and writes into it
         # (AUTOCOMMIT, TIMEZONE, the server's values): each login gets its own copy, or
         # the next login (after an expiry, or the next connection) would send those back.
@@ -232,13 +299,13 @@ class SnowflakeConnectionProvider:
         At most one fresh Vault read and two login attempts, so revoked credentials
         cannot lock the user out by repeated failures.
         """
-        credentials = store.get(self.secret_path)
+        credentials = self._current_credentials(store)
         try:
             connection = self._login(credentials, extra)
         except Exception as exc:
             if not is_credential_rejection(exc):
                 raise
-            fresh = store.refresh(self.secret_path)
+            fresh = self._fresh_credentials(store, credentials)
             if fresh == credentials:
                 raise self._rejected(credentials, exc, reread=True) from None
             logger.info(
@@ -254,6 +321,9 @@ class SnowflakeConnectionProvider:
                     raise self._rejected(fresh, again, reread=True) from None
                 raise
             credentials = fresh
+        holder = self.lease_holder()
+        if holder is not None:
+            holder.track(connection)  # the lease is renewed while this connection is open
         logger.info(
             "Connected to Snowflake as %s (%s) with credentials from %s",
             self.overrides.get("user", credentials.user),

@@ -2,7 +2,7 @@
 
 Read secrets with AppRole, token (or the Vault CLI's ``vault login``), JWT/Kubernetes,
 userpass/LDAP, TLS certificate or AWS IAM auth, automatic KV v1/v2 detection, a secret
-cache and one retry policy::
+cache and one retry policy; dynamic secrets with their leases (``read_lease``)::
 
     from gds_vault import VaultClient
     with VaultClient.from_env() as client:
@@ -36,6 +36,8 @@ from gds_vault._errors import (
     VaultConnectionError,
     VaultError,
     VaultInvalidRequestError,
+    VaultLeasedSecretError,
+    VaultLeaseError,
     VaultPathError,
     VaultPermissionError,
     VaultResponseError,
@@ -45,6 +47,7 @@ from gds_vault._errors import (
     VaultTLSError,
     VaultUnavailableError,
 )
+from gds_vault._lease import Lease
 from gds_vault._logging import RedactionFilter, configure_logging, redact, register_secret
 from gds_vault._status import TokenStatus, VaultHealth, VaultStats
 from gds_vault._tls import VaultInsecureWarning
@@ -59,6 +62,7 @@ __all__ = [
     "CertAuth",
     "JWTAuth",
     "LDAPAuth",
+    "Lease",
     "RedactionFilter",
     "RetryPolicy",
     "TokenAuth",
@@ -73,6 +77,8 @@ __all__ = [
     "VaultHealth",
     "VaultInsecureWarning",
     "VaultInvalidRequestError",
+    "VaultLeaseError",
+    "VaultLeasedSecretError",
     "VaultPathError",
     "VaultPermissionError",
     "VaultResponseError",

@@ -16,11 +16,13 @@ from gds_vault._cache import SecretCache
 from gds_vault._config import DEFAULT_CACHE_TTL, DEFAULT_TIMEOUT, ClientSettings, settings_from_env
 from gds_vault._errors import (
     VaultClientClosedError,
+    VaultLeasedSecretError,
     VaultPathError,
     VaultPermissionError,
 )
 from gds_vault._kv import KVStore
 from gds_vault._kv_errors import missing_key
+from gds_vault._lease import LeaseOperations
 from gds_vault._paths import normalise_path
 from gds_vault._secret_holder import SecretHolder
 from gds_vault._status import TokenStatus, VaultHealth, VaultStats
@@ -45,8 +47,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class VaultClient(SecretHolder):
+class VaultClient(LeaseOperations, SecretHolder):
     """A client for one Vault (or OpenBao) server and one identity.
+
+    KV secrets are read with :meth:`get_secret` (cached); dynamic secrets with leases
+    (``database/creds/<role>``) with :meth:`read_lease`, :meth:`renew_lease` and
+    :meth:`revoke_lease` (``gds_vault._lease``).
 
     It holds its credentials and token, so it refuses to be pickled (create one per
     process, e.g. with :meth:`from_env`); ``copy.deepcopy`` gives the same client.
@@ -131,6 +137,8 @@ class VaultClient(SecretHolder):
         self._kv = KVStore(self._request, clock, shared_mounts)
         self._cache = SecretCache(settings.cache_ttl, clock)
         self._cache_get = self._cache.get  # bound once: the hot path of get_secret
+        self.lease_reads = 0  # read_lease calls answered (VaultStats)
+        self.lease_renewals = 0
         self._closed = False
         _live_clients.add(self)
 
@@ -215,6 +223,8 @@ class VaultClient(SecretHolder):
             renewals=self._tokens.renewals,
             secret_reads=self._kv.reads,
             cache_hits=self._cache.hits,
+            lease_reads=self.lease_reads,
+            lease_renewals=self.lease_renewals,
         )
 
     def health(self) -> VaultHealth:
@@ -352,9 +362,19 @@ class VaultClient(SecretHolder):
             result: dict[str, Any] = self._cache.get_or_load(
                 path if version is None else (path, version),  # the key get_secret looks up
                 clean,
-                lambda: self._kv.read(clean, version),
+                lambda: self._kv_read(clean, version),
             )
         return result
+
+    def _kv_read(self, clean: str, version: int | None) -> dict[str, Any]:
+        started = self._clock()
+        try:
+            return self._kv.read(clean, version)
+        except VaultLeasedSecretError as exc:
+            # Made here, where the token is known, so every waiter gets the same lease.
+            lease = self._lease_of(clean, exc._answer or {}, started)  # type: ignore[arg-type]
+            self.lease_reads += 1
+            raise VaultLeasedSecretError(str(exc), lease=lease) from None
 
     def list_secrets(self, path: str) -> list[str]:
         """The names under a KV path; folders end with '/'. Empty when there are none.

@@ -5,6 +5,10 @@ The tree::
     VaultError                          base of every failure talking to Vault
     ├── VaultConfigError                bad settings or environment (no VAULT_ADDR, ...)
     ├── VaultPathError                  a secret path or argument that cannot be valid
+    ├── VaultLeaseError                 a lease cannot be renewed (expired, revoked, not
+    │                                   renewable), or a path gave no lease
+    ├── VaultLeasedSecretError          get_secret() on a dynamic secret: it has a lease
+    │                                   (the error carries it: ``.lease``)
     ├── VaultConnectionError            transport: refused, reset, DNS (retried)
     │   ├── VaultTimeoutError           no answer within the timeout (retried)
     │   └── VaultTLSError               certificate not trusted or refused, or the
@@ -158,6 +162,33 @@ class VaultUnavailableError(VaultResponseError):
     """Vault is sealed, in standby, rate limiting, failing (5xx), or behind a broken proxy."""
 
     retryable = True
+
+
+class VaultLeaseError(VaultError):
+    """A lease cannot be renewed: it expired, was revoked or is not renewable; or the
+    path read with ``read_lease`` gave no lease at all.
+
+    Attributes:
+        lease_id: The lease concerned (None when the path gave none).
+    """
+
+    def __init__(self, message: str, *, lease_id: str | None = None) -> None:
+        super().__init__(message)
+        self.lease_id = lease_id
+
+
+class VaultLeasedSecretError(VaultError):
+    """``get_secret`` read a dynamic secret (one Vault gives with a lease, such as
+    ``database/creds/<role>``): each read creates new credentials, which a cache would
+    keep past their lease, so it is not cached. The lease Vault created is not lost:
+    it is ``.lease`` (a :class:`~gds_vault.Lease`), to use or revoke.
+    """
+
+    def __init__(self, message: str, *, lease: object = None, answer: object = None) -> None:
+        super().__init__(message)
+        #: The lease the read created (a gds_vault.Lease), with its credentials.
+        self.lease = lease
+        self._answer = answer  # Vault's body, until the client makes the lease of it
 
 
 class VaultClientClosedError(RuntimeError):

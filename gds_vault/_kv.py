@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 from gds_vault._errors import (
     VaultAuthError,
+    VaultLeasedSecretError,
     VaultPathError,
     VaultPermissionError,
     VaultResponseError,
@@ -272,6 +273,15 @@ class KVStore:
             if not mount.detected:  # a guess: read() words the denial once all have failed
                 raise
             raise permission_denied(mount, path, rest, exc) from None
+        if (body or {}).get("lease_id"):
+            # A dynamic secret (database/creds/<role>): not a KV secret, and not cacheable.
+            raise VaultLeasedSecretError(
+                f"{path} is a dynamic secret with a lease ({mount.kind or 'not KV'} engine at "
+                f"{mount.path}): each read creates new credentials, which get_secret would "
+                "cache past their lease. Read it with VaultClient.read_lease() and renew "
+                "the lease while the credentials are in use (gds_snowflake does both).",
+                answer=body,
+            )
         data = (body or {}).get("data")
         secret = data.get("data") if mount.version == 2 and isinstance(data, dict) else data
         if mount.version == 2 and secret is None and isinstance(data, dict):

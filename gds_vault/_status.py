@@ -18,12 +18,17 @@ class VaultStats:
         renewals: Successful token renewals (``renew-self``).
         secret_reads: KV reads sent to Vault (cache misses that reached the server).
         cache_hits: ``get_secret`` calls answered from the cache.
+        lease_reads: Dynamic secrets read (each one a new lease: ``read_lease``, or
+            ``get_secret`` refusing one).
+        lease_renewals: Successful lease renewals (``renew_lease``).
     """
 
     logins: int
     renewals: int
     secret_reads: int
     cache_hits: int
+    lease_reads: int = 0
+    lease_renewals: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,6 +9,14 @@ close to its max TTL, so the client logs in afresh instead of renewing ever shor
 Single flight: threads that need a token while one is being fetched wait for that one
 (or keep using the current token if it is still valid), so N threads cause one login.
 
+Leases die with their token: Vault revokes every lease a token created when that token
+expires or is revoked. Each token this manager holds gets a *generation* number (a new one
+at each login, or when the token cache hands over a different token; a renewal keeps it),
+and :meth:`TokenManager.expiry_of` says until when the token of a generation is known to
+live: the current token's expiry (which moves on with each renewal), or, for a token since
+replaced, the expiry it had then (final: it is never renewed again), or now for one Vault
+refused. ``gds_vault._lease`` gives each lease the generation of the token that read it.
+
 Across processes: with a token cache (``shared``, gds_vault._token_cache), a manager that
 has no token or whose token is due first looks in the cache, and logs in or renews only
 under the cache's lock, writing the result back; N processes cause one login.
@@ -64,9 +72,12 @@ class _TokenState(SecretHolder):
     expires_at: float
     policies: tuple[str, ...] = ()
     accessor: str = field(default="", repr=False)
+    generation: int = 0  # this manager's number for the token (see the module docstring)
 
     @classmethod
-    def from_login(cls, result: LoginResult, now: float, login_ttl: float) -> _TokenState:
+    def from_login(
+        cls, result: LoginResult, now: float, login_ttl: float, generation: int = 0
+    ) -> _TokenState:
         delay = refresh_delay(result.ttl)
         return cls(
             token=result.token,
@@ -78,7 +89,11 @@ class _TokenState(SecretHolder):
             expires_at=now + result.ttl if result.ttl > 0 else float("inf"),
             policies=result.policies,
             accessor=result.accessor,
+            generation=generation,
         )
+
+
+RETIRED_KEPT = 32  # replaced tokens whose final expiry is remembered (for their leases)
 
 
 class TokenManager:
@@ -103,6 +118,9 @@ class TokenManager:
         self._lock = threading.Lock()
         self.logins = 0  # successful logins by this manager (diagnostics and tests)
         self.renewals = 0
+        self._generations = 0  # the last generation handed out
+        # generation -> clock value at which a replaced token dies (final; see expiry_of)
+        self._retired: dict[int, float] = {}
 
     def after_fork(self) -> None:
         """In a forked child: a fresh lock; the token itself stays valid and is kept."""
@@ -129,6 +147,36 @@ class TokenManager:
         """The cached token, without refreshing it (None if there is none)."""
         return self._state.token if self._state else None
 
+    def generation(self) -> int:
+        """The generation of the current token (0: none yet)."""
+        state = self._state
+        return state.generation if state is not None else 0
+
+    def expiry_of(self, generation: int) -> float:
+        """Until when (clock value) the token of ``generation`` is known to live.
+
+        The current token: its expiry now (later after each renewal); a token replaced
+        since: its expiry when it was replaced (no one renews it any more), or the
+        moment Vault refused it; an unknown generation: 0 (gone).
+        """
+        state = self._state
+        if state is not None and state.generation == generation:
+            return state.expires_at
+        return self._retired.get(generation, 0.0)
+
+    def _install(self, state: _TokenState | None) -> None:
+        """Make ``state`` the current token, retiring the previous one (lock held)."""
+        old = self._state
+        if old is not None and (state is None or old.generation != state.generation):
+            self._retired[old.generation] = old.expires_at
+            while len(self._retired) > RETIRED_KEPT:
+                del self._retired[min(self._retired)]
+        self._state = state
+
+    def _next_generation(self) -> int:
+        self._generations += 1
+        return self._generations
+
     def reject(self, token: str) -> None:
         """Forget ``token`` after Vault refused it, so the next call logs in again.
 
@@ -139,11 +187,12 @@ class TokenManager:
             self._refused = token
             if self._state is not None and self._state.token == token:
                 logger.info("Vault no longer accepts the cached token; logging in again")
-                self._state = None
+                self._state.expires_at = min(self._state.expires_at, self._clock())  # dead
+                self._install(None)
 
     def clear(self) -> None:
         with self._lock:
-            self._state = None
+            self._install(None)  # forgotten, not revoked: it lives on until it expires
             self._refused = None
             self._own = None
 
@@ -205,7 +254,10 @@ class TokenManager:
                 self.auth.name,
                 ", ".join(found.policies) or "none",
             )
-        self._state = found
+        current = self._state
+        same = current is not None and current.token == found.token
+        found.generation = current.generation if current and same else self._next_generation()
+        self._install(found)
 
     def _refresh(self, state: _TokenState | None, now: float) -> str:
         """Renew ``state``'s token or log in, from Vault."""
@@ -267,7 +319,7 @@ class TokenManager:
             policies=state.policies,
             accessor=state.accessor,
         )
-        self._state = _TokenState.from_login(result, now, state.login_ttl)
+        self._state = _TokenState.from_login(result, now, state.login_ttl, state.generation)
         self.renewals += 1
         register_secret(state.token)  # in use for longer: kept by the redaction filter
         logger.info("Renewed the Vault token; valid for %.0f s", ttl)
@@ -282,17 +334,18 @@ class TokenManager:
     def _login(self) -> str:
         result = self.auth.login(self._transport)
         register_secret(result.token)
-        self._state = _TokenState.from_login(result, self._clock(), result.ttl)
+        state = _TokenState.from_login(result, self._clock(), result.ttl, self._next_generation())
+        self._install(state)
         # Token auth (a token, a token file, ~/.vault-token) hands back the user's token.
         self._own = (result.token, os.getpid()) if self.auth.name != "token" else None
         self.logins += 1
         if self._shared is not None:
-            self._shared.save(self._state)
+            self._shared.save(state)
         logger.info(
             "Logged in to Vault with %s; token valid for %s, %s, policies: %s",
             self.auth.name,
             f"{result.ttl:.0f} s" if result.ttl > 0 else "ever (no TTL)",
-            "renewable" if self._can_renew(self._state) else "not renewable",
+            "renewable" if self._can_renew(state) else "not renewable",
             ", ".join(result.policies) or "none",
         )
         return result.token

@@ -79,3 +79,29 @@ def restore_package_loggers():
     for name, (level, handlers) in saved.items():
         logging.getLogger(name).setLevel(level)
         logging.getLogger(name).handlers[:] = handlers
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL on loopback (tests/postgres.py), started for the lease tests only."""
+    from tests.postgres import PostgresServer
+
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def lease_servers_session(openbao, snowflake_double, postgres):
+    from tests.postgres import MONITOR_USER, LeaseServers, enable_database_engine
+
+    enable_database_engine(openbao, postgres)
+    snowflake_double.accept_postgres_users(postgres.port, monitor_user=MONITOR_USER)
+    return LeaseServers(openbao, snowflake_double, postgres)
+
+
+@pytest.fixture
+def leases(lease_servers_session):
+    """OpenBao's database engine on a real PostgreSQL, the double taking its users; Vault
+    clients made by the test are closed after it."""
+    yield lease_servers_session
+    lease_servers_session.close_clients()

@@ -14,10 +14,11 @@ def test_gds_vault_all():
     assert sorted(gds_vault.__all__) == sorted(
         [
             "AWSIAMAuth", "AppRoleAuth", "AuthMethod", "CertAuth", "JWTAuth", "LDAPAuth",
-            "RedactionFilter", "RetryPolicy", "TokenAuth", "UserpassAuth",
+            "Lease", "RedactionFilter", "RetryPolicy", "TokenAuth", "UserpassAuth",
             "TokenStatus", "VaultAuthError", "VaultClient", "VaultClientClosedError", "VaultConfigError",
             "VaultConnectionError", "VaultError", "VaultHealth", "VaultInsecureWarning",
-            "VaultInvalidRequestError", "VaultPathError", "VaultPermissionError",
+            "VaultInvalidRequestError", "VaultLeaseError", "VaultLeasedSecretError",
+            "VaultPathError", "VaultPermissionError",
             "VaultResponseError", "VaultSecretDeletedError", "VaultSecretNotFoundError",
             "VaultStats", "VaultTLSError", "VaultTimeoutError", "VaultUnavailableError", "__version__", "configure_logging",
             "get_default_client", "get_secret_from_vault", "redact", "register_secret",

@@ -19,7 +19,7 @@ from gds_snowflake._keys import LoadedKey
 from gds_vault import register_secret
 
 if TYPE_CHECKING:
-    from gds_vault import VaultClient
+    from gds_vault import Lease, VaultClient
 
 
 __all__ = ["DoctorState", "Outcome", "fail"]
@@ -74,6 +74,7 @@ class DoctorState:
         self.server_time: float | None = None
         self.local_time: float | None = None
         self.secret: dict[str, Any] = {}
+        self.lease: Lease | None = None  # a dynamic secret's lease, revoked at the end
         self.fields: SecretFields | None = None  # the secret's fields, checked
         self.overrides: dict[str, Any] = {}
         self.user = ""

@@ -139,6 +139,10 @@ class _Doctor(VaultSteps, SnowflakeSteps):
         if self.connection is not None:
             with contextlib.suppress(Exception):  # closing a diagnostic session: best effort
                 self.connection.close()
+        if self.lease is not None and self.client is not None:
+            # A dynamic secret's user exists for the doctor only: dropped now, not at its TTL.
+            with contextlib.suppress(Exception):
+                self.client.revoke_lease(self.lease)
         if self.client is not None:
             self.client.close()
 

@@ -16,11 +16,13 @@ from urllib.parse import urlsplit
 
 from gds_snowflake._credentials import SecretLayout, read_fields
 from gds_snowflake._errors import SnowflakeSecretError
+from gds_snowflake._lease import fields_of_lease, holder_for
 from gds_snowflake.doctor._base import DoctorState, Outcome, fail
 from gds_vault import (
     VaultAuthError,
     VaultConfigError,
     VaultConnectionError,
+    VaultLeasedSecretError,
     VaultPermissionError,
     VaultResponseError,
     VaultSecretNotFoundError,
@@ -193,8 +195,11 @@ class VaultSteps(DoctorState):
         client, path = self.client, self.path
         assert client is not None
         assert path is not None
+        leased = ""
         try:
             self.secret = client.get_secret(path)
+        except VaultLeasedSecretError as exc:
+            leased = self._take_lease(client, path, exc)
         except VaultSecretNotFoundError as exc:
             # The library's fix when it knows the one mistake (a data/ written by hand, a
             # disabled mount); otherwise: check the path, or write the secret there.
@@ -235,13 +240,15 @@ class VaultSteps(DoctorState):
             raise fail(
                 f"{path} has fields {present}; no {layout.account!r}, SNOWFLAKE_ACCOUNT or "
                 "--account",
-                f"Add the account identifier: vault kv patch {path} account=<orgname-account>, "
-                "or set SNOWFLAKE_ACCOUNT.",
+                "Set SNOWFLAKE_ACCOUNT or pass --account (a dynamic secret has no account)."
+                if self.lease is not None
+                else f"Add the account identifier: vault kv patch {path} "
+                "account=<orgname-account>, or set SNOWFLAKE_ACCOUNT.",
             )
         self.user = self.overrides.get("user") or fields.user
         detail = (
             f"{path} has fields {present}; {fields.method} authentication as user "
-            f"{self.user}, account {account}"
+            f"{self.user}, account {account}{leased}"
         )
         if fields.private_key is not None and fields.password is not None:
             raise Outcome(
@@ -251,6 +258,40 @@ class VaultSteps(DoctorState):
                 "(vault kv put the secret again without it).",
             )
         return detail
+
+    def _take_lease(self, client: VaultClient, path: str, exc: VaultLeasedSecretError) -> str:
+        """A dynamic secret: its fields under our names, the lease held for the login
+        step (and revoked when the doctor closes), one renewal tried."""
+        from gds_vault import Lease
+
+        lease = exc.lease
+        assert isinstance(lease, Lease)
+        self.lease = lease
+        for name in ("password", "rsa_private_key"):
+            self._remember_secret(lease.data.get(name))
+        try:
+            self.secret = fields_of_lease(lease)
+        except SnowflakeSecretError as bad:
+            raise fail(
+                str(bad),
+                f"Check the role behind {path}: the database secrets engine's Snowflake "
+                "plugin gives username with password, or with rsa_private_key "
+                "(credential_type=rsa_private_key).",
+            ) from None
+        holder_for(client, path, lease=lease)  # the login step logs in with this lease
+        renewable = "renewable" if lease.renewable else "not renewable"
+        try:
+            client.renew_lease(lease)
+        except VaultPermissionError as denied:
+            raise Outcome(
+                "warn",
+                f"dynamic secret: lease {lease.lease_id}, {lease.duration:.0f} s, {renewable}; "
+                f"renewing it was refused ({denied})",
+                'Grant the role\'s policy path "sys/leases/renew" { capabilities = '
+                '["update"] } (Vault\'s default policy has it), or connections will lose '
+                "their user when the lease ends.",
+            ) from None
+        return f"; dynamic secret: lease {lease.duration:.0f} s, {renewable}, renewal works"
 
 
 def _auth_fix(client: VaultClient) -> str:

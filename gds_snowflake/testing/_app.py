@@ -13,6 +13,10 @@ to fakesnow's routes (what each connector line then raises is in the module docs
   390100 "Incorrect username or password was specified." for a password or an unknown
   user; 390144 "JWT token is invalid." for any key-pair failure (unknown user included,
   as Snowflake does not tell).
+- With ``accept_postgres_users`` (``gds_snowflake.testing._postgres``), a password login
+  of a user the double does not know is tried on PostgreSQL, and a request of such a
+  user's session first checks that the role still exists: when it is gone (Vault
+  revoked the lease) the user's sessions expire, not renewably.
 - Requests carrying an expired session token answer 390112; ``/session/token-request``
   renews a renewable session (new session and master tokens, the same ``sessionId``,
   which 5.x requires) or answers 390114, its ``data`` an object or null as the registry
@@ -131,6 +135,8 @@ class AuthApp:
         path = scope["path"]
         token = _header_token(request)
         response: Response
+        if token is not None and path != _LOGIN_PATH:
+            await self._end_sessions_of_dropped_role(token)
         if path == _LOGIN_PATH:
             response = await self._login(request)
         elif path == _RENEW_PATH:
@@ -161,6 +167,8 @@ class AuthApp:
         else:
             method, failure = "password", BAD_PASSWORD
             accepted = self._registry.check_password(name, data.get("PASSWORD"))
+            if not accepted and self._registry.postgres is not None:
+                accepted = await self._postgres_login(name, data)
         if not accepted:
             self._registry.count_failure(name)
             logger.debug("Snowflake double: %s login refused for %s", method, name)
@@ -188,6 +196,36 @@ class AuthApp:
         info.setdefault("warehouseName", request.query_params.get("warehouse"))
         info.setdefault("roleName", request.query_params.get("roleName") or "PUBLIC")
         return JSONResponse(payload)
+
+    async def _postgres_login(self, name: str, data: dict[str, Any]) -> bool:
+        """A user the double does not know, tried on PostgreSQL (see _postgres)."""
+        from starlette.concurrency import run_in_threadpool
+
+        with self._registry.lock:
+            if name in self._registry.users:
+                return False  # registered here: its own password decides
+        role = str(data.get("LOGIN_NAME") or "")
+        accepted = await run_in_threadpool(
+            self._registry.postgres.check_password, role, data.get("PASSWORD")
+        )
+        if accepted:
+            with self._registry.lock:
+                self._registry.postgres_names[name] = role
+        return bool(accepted)
+
+    async def _end_sessions_of_dropped_role(self, token: str) -> None:
+        from starlette.concurrency import run_in_threadpool
+
+        found = self._registry.postgres_role_of(token)
+        if found is None:
+            return
+        user, role = found
+        if await run_in_threadpool(self._registry.postgres.exists, role):
+            return
+        _, dead = self._registry.expire(user, renewable=False)
+        for gone in dead:
+            self._fakesnow.sessions.pop(gone, None)
+        logger.debug("Snowflake double: PostgreSQL role %s is gone; its sessions expired", role)
 
     def _check_jwt(self, name: str, token: object) -> bool:
         import jwt

@@ -47,6 +47,9 @@ is in ``gds_snowflake._classify``):
   ``expire_sessions(renewable=True)`` instead renews (new session and master tokens,
   same session id), and the caller sees nothing.
 - ``drop_user()`` expires the user's sessions (not renewably) as well.
+- ``accept_postgres_users()`` takes the users the double does not know from a
+  PostgreSQL server (what OpenBao's database secrets engine creates there), and expires
+  their sessions once their role is dropped: leases in tests (``_postgres``).
 - Per-user counts of successful and refused logins; injected failures count in neither.
 - fakesnow errors that it answers with HTTP 500 (an unsupported statement, a bug) are
   answered as a Snowflake SQL error (HTTP 200, ``success: false``, code 261000) so that
@@ -347,6 +350,35 @@ class SnowflakeDouble:
         """Successful logins of ``user`` since the double was started."""
         count: int = self._call("login_count", user=user)
         return count
+
+    def accept_postgres_users(
+        self, port: int, *, host: str = HOST, database: str = "postgres", monitor_user: str
+    ) -> None:
+        """Let users the double does not know log in if PostgreSQL lets them in.
+
+        For leased credentials in tests: OpenBao's database secrets engine creates users
+        in a PostgreSQL server, and the double then accepts exactly the user/password
+        pairs that server accepts, and ends a user's sessions once its role is gone (the
+        lease ended or was revoked). See ``gds_snowflake.testing._postgres``.
+
+        Args:
+            port: PostgreSQL's TCP port on loopback.
+            host: Its address (loopback only).
+            database: A database every role may connect to.
+            monitor_user: A role PostgreSQL lets in from loopback without a password
+                (``trust`` in pg_hba.conf), used to see whether a role still exists; no
+                password crosses the control API.
+
+        Raises:
+            ValueError: ``host`` is not a loopback address.
+        """
+        self._call(
+            "accept_postgres_users",
+            host=host,
+            port=port,
+            database=database,
+            monitor_user=monitor_user,
+        )
 
     def failed_login_count(self, user: str) -> int:
         """Refused logins (wrong credentials) for ``user``; injected failures excluded."""

@@ -112,6 +112,10 @@ class Registry:
         self.failure_status = 503
         self.renewal_failure_body = "data"  # or "null": see RENEWAL_FAILURE_BODIES in _app
         self.session_ids = itertools.count(1)
+        # Users taken from PostgreSQL (testing._postgres): the checker, and for each user
+        # (by normalised name) the role name as PostgreSQL knows it.
+        self.postgres: Any = None
+        self.postgres_names: dict[str, str] = {}
 
     def user(self, name: str) -> User:
         try:
@@ -181,6 +185,19 @@ class Registry:
             del self.sessions[token]
             self.sessions[new_token] = _Session(session.user, new_master, session.session_id)
             return token, new_token, new_master, session.session_id
+
+    def postgres_role_of(self, token: str) -> tuple[str, str] | None:
+        """(user, PostgreSQL role) of the session with this session or master token, when
+        its user was taken from PostgreSQL; else None."""
+        with self.lock:
+            if not self.postgres_names:
+                return None
+            session = self.sessions.get(token)
+            if session is None:
+                session = next((s for s in self.sessions.values() if s.master_token == token), None)
+            if session is None or session.expired or session.user not in self.postgres_names:
+                return None
+            return session.user, self.postgres_names[session.user]
 
     def forget(self, token: str) -> None:
         with self.lock:

@@ -69,6 +69,7 @@ class ControlApp:
             "login_count": self._login_count,
             "failed_login_count": self._failed_login_count,
             "set_renewal_failure_body": self._set_renewal_failure_body,
+            "accept_postgres_users": self._accept_postgres_users,
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -157,6 +158,20 @@ class ControlApp:
             raise ValueError(f"renewal_failure_body must be one of {RENEWAL_FAILURE_BODIES}")
         with self._registry.lock:
             self._registry.renewal_failure_body = shape
+
+    def _accept_postgres_users(
+        self, host: str, port: int, database: str, monitor_user: str
+    ) -> None:
+        from gds_snowflake.testing._postgres import PostgresUsers
+
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError(f"PostgreSQL must be on loopback, not {host!r}")
+        users = PostgresUsers(host, int(port), database, monitor_user)
+        with self._registry.lock:
+            old, self._registry.postgres = self._registry.postgres, users
+        if old is not None:
+            old.close()
+        logger.info("Snowflake double: taking unknown users from PostgreSQL at %s:%s", host, port)
 
 
 def _about_this_process() -> dict[str, Any]:

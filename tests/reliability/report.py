@@ -273,6 +273,24 @@ def render(rows: list[dict], junit: dict[str, tuple[str, float]], seconds: float
             for r in by_table["processes"]
         ],
     )
+    out += [
+        "",
+        "## Leases",
+        "",
+        "Leased credentials (`database/creds/<role>`): OpenBao's database secrets engine with",
+        "its PostgreSQL plugin against a real PostgreSQL (`tests/postgres.py`); the Snowflake",
+        "double accepts exactly the user/password pairs PostgreSQL accepts and ends a user's",
+        "sessions once Vault drops its role (`tests/reliability/test_leases.py`). *Vault*:",
+        "what the lease timer did.",
+        "",
+    ]
+    out += table(
+        ["case", "what was injected", "what the caller saw", "Vault", "seconds"],
+        [
+            [r["case"], r["injected"], r["saw"], r["vault"], r["seconds"]]
+            for r in by_table["leases"]
+        ],
+    )
     bad = by_table["bad_input"]
     out += [
         "",
