@@ -18,8 +18,9 @@ password (``_credentials``). A token is checked only when it is the one used:
 - an ``authenticator`` other than ``oauth`` or ``programmatic_access_token`` (any case):
   an error naming the two.
 
-What Snowflake answers when it refuses one (pinned against the double by
-tests/snowflake/test_tokens.py; the classification is in ``_classify``):
+What Snowflake answers when it refuses one (the double answers the same, and
+tests/snowflake/test_double_tokens.py pins what each connector line then raises; the
+classification is in ``_classify``):
 
 - PAT: errno 394400 "Programmatic access token is invalid." whether it expired, was
   rotated or removed, or the user lacks the network policy PATs require by default
@@ -70,6 +71,11 @@ class TokenKind:
     name: str  #: what the secret's ``authenticator`` field says: "programmatic_access_token"
     method: str  #: how logs and messages call it: "programmatic access token"
     authenticator: str  #: the connector's ``authenticator=`` value
+
+    @property
+    def article(self) -> str:
+        """The article before :attr:`method` in a sentence: "a" or "an"."""
+        return "an" if self.method[0].lower() in "aeiou" else "a"
 
 
 PAT = TokenKind(
@@ -139,9 +145,9 @@ def checked_token(token: str | None, kind: TokenKind, *, path: str, field: str) 
     problem = token_problem(token)
     if problem is not None:
         raise SnowflakeSecretError(
-            f"Field {field!r} of secret {path} {problem}; a {kind.method} is one line with "
-            f"no spaces. Store it again from the text Snowflake gave, without line breaks "
-            f"or a prefix such as 'Bearer ' (vault kv patch {path} {field}=@token.txt)."
+            f"Field {field!r} of secret {path} {problem}; {kind.article} {kind.method} is one "
+            f"line with no spaces. Store it again, without line breaks or a prefix such as "
+            f"'Bearer ' (vault kv patch {path} {field}=@token.txt)."
         )
     return token
 

@@ -91,7 +91,8 @@ class TokenControl:
             user, name: whose token, which one.
             keep_old: the old value stays valid (Snowflake's
                 ``EXPIRE_ROTATED_TOKEN_AFTER_HOURS`` grace period, 24 h by default there);
-                by default it stops working at once (as with 0 hours).
+                by default it stops working at once (as with 0 hours), and so does any
+                value an earlier ``keep_old`` rotation left valid.
             token: the new value; default a new random one.
 
         Returns:

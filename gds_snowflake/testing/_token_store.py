@@ -78,7 +78,8 @@ def rotate_token(tokens: list[Token], kind: str, name: str, digest: str, *, keep
     """Gives the named token a new value; the old one stops working unless ``keep_old``.
 
     ``keep_old`` is the grace period of Snowflake's ``EXPIRE_ROTATED_TOKEN_AFTER_HOURS``
-    (24 h by default there); without it the rotation behaves as with 0 hours.
+    (24 h by default there); without it the rotation behaves as with 0 hours, and only
+    the new value works afterwards (an earlier rotation's grace period ends too).
 
     Raises:
         KeyError: the user has no such token.
@@ -87,11 +88,11 @@ def rotate_token(tokens: list[Token], kind: str, name: str, digest: str, *, keep
     found = _matching(tokens, kind, name)
     if not found:
         raise KeyError(f"the user has no {kind} token named {name.upper()!r}")
-    old = found[0]
     if keep_old:
-        old.superseded = True  # still valid, no longer the one the name stands for
+        found[0].superseded = True  # still valid, no longer the one the name stands for
     else:
-        tokens.remove(old)
+        for old in _matching(tokens, kind, name, superseded=True):
+            tokens.remove(old)
     tokens.append(Token(kind, name.upper(), bytes.fromhex(digest)))
 
 

@@ -121,6 +121,17 @@ def test_rotation_with_grace_keeps_both_until_revoked(snowflake_double, connect,
     _refused(connect, user=user, authenticator=PAT, token=new)
 
 
+def test_rotation_without_grace_leaves_only_the_new_value(snowflake_double, connect, user):
+    """A plain rotation after a keep_old one: only the newest value works (the earlier
+    grace period ends too), as after EXPIRE_ROTATED_TOKEN_AFTER_HOURS = 0."""
+    first = snowflake_double.add_pat(user)
+    second = snowflake_double.rotate_pat(user, keep_old=True)
+    third = snowflake_double.rotate_pat(user)
+    for gone in (first, second):
+        _refused(connect, user=user, authenticator=PAT, token=gone)
+    assert _select_one(connect(user=user, authenticator=PAT, token=third)) == [(1,)]
+
+
 @pytest.mark.parametrize(
     ("fault", "code", "message"),
     [
