@@ -7,6 +7,9 @@ pinned against the double by tests/snowflake/test_double.py:
 
 - wrong password, unknown user: DatabaseError 390100/28000 | the same
 - key pair refused: DatabaseError 390144/28000 | the same
+- programmatic access token refused: DatabaseError 394400/08001 | the same
+- OAuth token refused: DatabaseError 390303/08001 (invalid), 390318/08001 (expired) |
+  the same
 - a statement after expiry, the renewal refused with ``"data": null``:
   ProgrammingError 390114/08001 | DatabaseError 390114/08001, then
   ReauthenticationRequest 390114/08001
@@ -31,8 +34,12 @@ pinned against the double by tests/snowflake/test_double.py:
   login and a re-run are safe. The session is dead but the credentials are fine:
   reconnect with the cached credentials.
 - Credentials rejected (:func:`is_credential_rejection`): 390100 (incorrect username or
-  password), 390144 and 3943xx (key-pair JWT invalid, expired, fingerprint mismatch...)
-  and anything with sqlstate 28000 (invalid authorization). The secret may have been
+  password), 390144 and 3943xx (key-pair JWT invalid, expired, fingerprint mismatch...),
+  394400 (programmatic access token invalid: expired, rotated, removed, or no network
+  policy), 390303 and 390318 (OAuth access token invalid, expired; see ``_tokens``) and
+  anything with sqlstate 28000 (invalid authorization). Both lines give the token codes
+  sqlstate 08001 (neither lists them among their credential rejections), so they are
+  listed by number. The secret may have been
   rotated: read Vault again, then reconnect. The one place message text is read:
   connectors before 4.7.2 reported these as 250001 with the server's message and no
   sqlstate of their own, so for errno 250001 the messages below are matched too.
@@ -55,10 +62,14 @@ execution, never from a statement that ran.
 
 from __future__ import annotations
 
+from gds_snowflake._tokens import TOKEN_REJECTED_CODES
+
 SESSION_GONE_CODES = frozenset(
     {390104, 390110, 390111, 390112, 390113, 390114, 390115, 390195, 250002}
 )
-CREDENTIAL_REJECTED_CODES = frozenset({390100, 390144} | set(range(394300, 394400)))
+CREDENTIAL_REJECTED_CODES = frozenset(
+    {390100, 390144} | set(range(394300, 394400)) | TOKEN_REJECTED_CODES
+)
 TRANSIENT_LOGIN_CODES = frozenset({250001, 250003, 250005})
 FAILED_TO_CONNECT = 250001  # ER_FAILED_TO_CONNECT_TO_DB, on both lines
 CONNECTION_NOT_ESTABLISHED = "08001"  # sqlstate: client unable to establish connection
@@ -72,6 +83,8 @@ _REJECTION_MESSAGES = (
     "jwt_token_invalid",
     "public key fingerprint",
     "user temporarily locked",
+    "programmatic access token is invalid",
+    "oauth access token",
 )
 
 

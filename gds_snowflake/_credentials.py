@@ -1,12 +1,15 @@
 """From a Vault secret to Snowflake connect arguments.
 
-A secret holds ``account``, ``user`` and either ``password`` or ``private_key`` (with an
-optional ``private_key_passphrase``), plus optional ``role``, ``warehouse``,
-``database`` and ``schema``. Field names can be changed with :class:`SecretLayout`.
+A secret holds ``account``, ``user`` and one of ``private_key`` (with an optional
+``private_key_passphrase``), ``token`` (a programmatic access token, or with
+``authenticator: oauth`` an OAuth access token; see ``_tokens``) or ``password``, plus
+optional ``role``, ``warehouse``, ``database`` and ``schema``. Field names can be
+changed with :class:`SecretLayout`.
 
-When a secret holds both a private key and a password, the key is used: key-pair is the
-method Snowflake recommends for services, and a leftover password should not silently
-win. The password is then ignored (logged at DEBUG, never shown).
+When a secret holds several, the order is key pair, then token, then password: key-pair
+is the method Snowflake recommends for services, a token is what replaces a password,
+and a leftover password should not silently win. What is not used is ignored (logged at
+DEBUG, never shown); ``method`` says which was used.
 
 :func:`parse_secret` is :func:`read_fields` (the checks on the fields, with their
 messages) then :meth:`SecretFields.load_key`; the doctor runs the two as separate steps.
@@ -15,8 +18,8 @@ Parsing a key costs milliseconds, so :class:`CredentialStore` keeps the parsed
 credentials beside the secret they came from and parses again only when Vault returns a
 different secret.
 
-Every credential read from a secret (the password, the passphrase, the key as stored and
-each line of its PEM) is registered with gds_vault's redaction filter when the fields are
+Every credential read from a secret (the password, the token, the passphrase, the key as
+stored and each line of its PEM) is registered with gds_vault's redaction filter when the fields are
 read, and again each time the store hands the credentials out, so that the filter (which
 keeps the most recently registered values) masks them for as long as they are in use.
 The objects holding them refuse to be pickled (see ``_secret_holder``).
@@ -36,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from gds_snowflake._errors import SnowflakeSecretError
 from gds_snowflake._keys import LoadedKey, load_private_key
 from gds_snowflake._secret_holder import SecretHolder
+from gds_snowflake._tokens import TokenKind, checked_token, missing_token, token_kind
 
 if TYPE_CHECKING:
     from gds_vault import VaultClient
@@ -55,6 +59,8 @@ class SecretLayout:
     password: str = "password"  # noqa: S105 - a field name, not a password
     private_key: str = "private_key"
     private_key_passphrase: str = "private_key_passphrase"  # noqa: S105 - a field name
+    token: str = "token"  # noqa: S105 - a field name: a programmatic access or OAuth token
+    authenticator: str = "authenticator"  # "oauth" when the token is an OAuth access token
     role: str = "role"
     warehouse: str = "warehouse"
     database: str = "database"
@@ -66,13 +72,15 @@ OPTIONAL_FIELDS = ("account", "role", "warehouse", "database", "schema")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _SecretBasics(SecretHolder):
-    """What a secret says at every stage: whose it is, where to connect, the password.
-    Not picklable (it holds the password or key)."""
+    """What a secret says at every stage: whose it is, where to connect, the password or
+    token. Not picklable (it holds the password, token or key)."""
 
     secret_path: str
     user: str
     account: str | None = None
     password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    token_kind: TokenKind | None = None  # what ``token`` is; None without a token
     role: str | None = None
     warehouse: str | None = None
     database: str | None = None
@@ -87,13 +95,18 @@ class SnowflakeCredentials(_SecretBasics):
 
     @property
     def method(self) -> str:
-        return "key pair" if self.private_key is not None else "password"
+        """How the login authenticates: "key pair", "programmatic access token",
+        "OAuth token" or "password"."""
+        return _method(self.private_key is not None, self.token_kind)
 
     def connect_kwargs(self) -> dict[str, Any]:
         """Arguments for snowflake.connector.connect (explicit arguments go on top)."""
         kwargs: dict[str, Any] = {"user": self.user}
         if self.private_key is not None:
             kwargs["private_key"] = self.private_key.der_pkcs8
+        elif self.token is not None and self.token_kind is not None:
+            kwargs["authenticator"] = self.token_kind.authenticator
+            kwargs["token"] = self.token
         else:
             kwargs["password"] = self.password
         for name in OPTIONAL_FIELDS:
@@ -101,6 +114,12 @@ class SnowflakeCredentials(_SecretBasics):
             if value is not None:
                 kwargs[name] = value
         return kwargs
+
+
+def _method(has_key: bool, kind: TokenKind | None) -> str:
+    if has_key:
+        return "key pair"
+    return kind.method if kind is not None else "password"
 
 
 def _field(secret: Mapping[str, Any], name: str, path: str) -> str | None:
@@ -124,7 +143,7 @@ def _field(secret: Mapping[str, Any], name: str, path: str) -> str | None:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SecretFields(_SecretBasics):
     """A secret's fields once checked, before its key is loaded (what the doctor shows
-    step by step). ``repr`` shows no password, key or passphrase."""
+    step by step). ``repr`` shows no password, token, key or passphrase."""
 
     private_key: str | None = field(default=None, repr=False)
     private_key_passphrase: str | None = field(default=None, repr=False)
@@ -132,7 +151,8 @@ class SecretFields(_SecretBasics):
 
     @property
     def method(self) -> str:
-        return "key pair" if self.private_key is not None else "password"
+        """The credential the login will use (see :attr:`SnowflakeCredentials.method`)."""
+        return _method(self.private_key is not None, self.token_kind)
 
     def load_key(self) -> LoadedKey | None:
         """The private key, loaded and checked; None when the secret holds a password.
@@ -160,8 +180,8 @@ def _shown(name: object) -> str:
 
 def secret_values(fields: SecretFields) -> tuple[str, ...]:
     """The credentials among a secret's fields, as the redaction filter should know them:
-    password, passphrase, the key as stored, and each base64 line of its PEM."""
-    values = [fields.password, fields.private_key_passphrase, fields.private_key]
+    password, token, passphrase, the key as stored, and each base64 line of its PEM."""
+    values = [fields.password, fields.token, fields.private_key_passphrase, fields.private_key]
     if fields.private_key is not None:
         for line in fields.private_key.replace("\\n", "\n").splitlines():
             if _PEM_LINE.match(line.strip()):
@@ -181,7 +201,9 @@ def read_fields(secret: object, path: str, layout: SecretLayout) -> SecretFields
     gds_vault's redaction filter.
 
     Raises:
-        SnowflakeSecretError: A field is missing, empty, not text or absurdly long.
+        SnowflakeSecretError: A field is missing, empty, not text or absurdly long; the
+            token to use is empty or not one line without spaces; ``authenticator``
+            names something other than a token kind.
     """
     if not isinstance(secret, Mapping):
         raise SnowflakeSecretError(
@@ -198,10 +220,11 @@ def read_fields(secret: object, path: str, layout: SecretLayout) -> SecretFields
     password = _field(secret, layout.password, path)
     key_text = _field(secret, layout.private_key, path)
     passphrase = _field(secret, layout.private_key_passphrase, path)
-    if password is None and key_text is None:
+    token, kind = _token_of(secret, path, layout, has_key=key_text is not None)
+    if password is None and key_text is None and token is None:
         raise SnowflakeSecretError(
-            f"The secret at {path} has neither {layout.password!r} nor "
-            f"{layout.private_key!r}; add one (key-pair is recommended for services). "
+            f"The secret at {path} has none of {layout.private_key!r}, {layout.token!r} or "
+            f"{layout.password!r}; add one (key-pair is recommended for services). "
             f"Fields present: {present}."
         )
     optional = {name: _field(secret, getattr(layout, name), path) for name in OPTIONAL_FIELDS}
@@ -209,6 +232,8 @@ def read_fields(secret: object, path: str, layout: SecretLayout) -> SecretFields
         secret_path=path,
         user=user,
         password=password,
+        token=token,
+        token_kind=kind,
         private_key=key_text,
         private_key_passphrase=passphrase,
         private_key_field=layout.private_key,
@@ -218,11 +243,31 @@ def read_fields(secret: object, path: str, layout: SecretLayout) -> SecretFields
     return fields
 
 
+def _token_of(
+    secret: Mapping[str, Any], path: str, layout: SecretLayout, *, has_key: bool
+) -> tuple[str | None, TokenKind | None]:
+    """The token and its kind when the login will use it (no key pair), checked; else None.
+
+    With a key pair the token fields are not used, so not checked either: a leftover
+    token never stops a working key-pair login.
+    """
+    authenticator = _field(secret, layout.authenticator, path)
+    stored = layout.token in secret
+    if has_key or (not stored and authenticator is None):
+        return None, None
+    kind = token_kind(authenticator, path=path, field=layout.authenticator)
+    if not stored:
+        raise missing_token(kind, path=path, field=layout.token, said_by=layout.authenticator)
+    token = checked_token(_field(secret, layout.token, path), kind, path=path, field=layout.token)
+    return token, kind
+
+
 def parse_secret(secret: object, path: str, layout: SecretLayout) -> SnowflakeCredentials:
     """Check a secret's fields (registering its credentials for redaction) and load its key.
 
     Raises:
-        SnowflakeSecretError: A field is missing, empty, not text or absurdly long.
+        SnowflakeSecretError: A field is missing, empty, not text or absurdly long, or
+            the token is unusable (see :func:`read_fields`).
         PrivateKeyError: The key cannot be used (see gds_snowflake._keys).
     """
     return _credentials_of(read_fields(secret, path, layout))
@@ -231,12 +276,15 @@ def parse_secret(secret: object, path: str, layout: SecretLayout) -> SnowflakeCr
 def _credentials_of(fields: SecretFields) -> SnowflakeCredentials:
     path = fields.secret_path
     private_key = fields.load_key()
-    if private_key is not None and fields.password is not None:
-        logger.debug("Secret %s holds a private key and a password; using the key", path)
+    method = fields.method  # key pair, then token, then password
+    if fields.password is not None and method != "password":
+        logger.debug("Secret %s also holds a password; using the %s", path, method)
     return SnowflakeCredentials(
         secret_path=path,
         user=fields.user,
-        password=None if private_key is not None else fields.password,
+        password=fields.password if method == "password" else None,
+        token=fields.token,  # None when a key pair is used: its fields are not even read
+        token_kind=fields.token_kind,
         private_key=private_key,
         **{name: getattr(fields, name) for name in OPTIONAL_FIELDS},
     )

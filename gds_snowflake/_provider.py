@@ -8,7 +8,7 @@ Configuration comes from three places, the first that has a value winning:
    SNOWFLAKE_SCHEMA (read when a provider is made, never at import);
 3. the fields of the Vault secret.
 
-Passwords and keys come only from Vault. A path whose read gives a lease (Vault's
+Passwords, keys and tokens come only from Vault. A path whose read gives a lease (Vault's
 database secrets engine, ``database/creds/<role>``) is handed to ``_lease``, which renews
 the lease while connections use it and replaces the credentials before they die; the
 user is then the lease's, whatever ``user``/SNOWFLAKE_USER say.
@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from gds_snowflake._classify import is_credential_rejection, is_transient_login_failure
+from gds_snowflake._classify import errno_of, is_credential_rejection, is_transient_login_failure
 from gds_snowflake._connection import VaultSnowflakeConnection
 from gds_snowflake._connector import adapt_connect_arguments, ensure_usable_here
 from gds_snowflake._credentials import (
@@ -34,6 +34,7 @@ from gds_snowflake._credentials import (
 )
 from gds_snowflake._errors import SnowflakeAuthenticationError, SnowflakeConfigError
 from gds_snowflake._lease import LeaseHolder, holder_for
+from gds_snowflake._tokens import rejection_advice
 
 if TYPE_CHECKING:
     from gds_vault import Lease, RetryPolicy, VaultClient
@@ -338,13 +339,21 @@ class SnowflakeConnectionProvider:
         errno = getattr(exc, "errno", None)
         said = str(getattr(exc, "msg", "") or "").strip()
         user = self.overrides.get("user", credentials.user)
+        if credentials.token_kind is not None:
+            advice = rejection_advice(
+                credentials.token_kind, errno_of(exc), user=user, path=self.secret_path
+            )
+        else:
+            advice = (
+                "Update the secret in Vault with the user's current password or key (and for "
+                "key pair, check that the user's RSA_PUBLIC_KEY matches), or ask an "
+                "administrator whether the user is disabled or locked."
+            )
         return SnowflakeAuthenticationError(
             f"Snowflake rejected the {credentials.method} credentials of user {user} "
             f"(errno {errno}: {said or 'no message'}), also after reading "
-            f"{self.secret_path} from Vault again. Update the secret in Vault with the "
-            "user's current password or key (and for key pair, check that the user's "
-            "RSA_PUBLIC_KEY matches), or ask an administrator whether the user is disabled "
-            "or locked. No further attempts were made, to avoid locking the account.",
+            f"{self.secret_path} from Vault again. {advice} No further attempts were made, "
+            "to avoid locking the account.",
             cause=exc,
         )
 

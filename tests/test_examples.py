@@ -333,7 +333,8 @@ def test_dag_task_bodies_and_logins_per_task(orders, monkeypatch):
 
 
 def test_rotation_runbook_rehearsal_runs_as_written(make_snowflake_user, monkeypatch):
-    """The runbook's rehearsal test passes with a job that opens a connection and queries."""
+    """The runbook's rehearsal tests (key pair, PAT) pass with a job that opens a
+    connection and queries."""
     text = (EXAMPLES / "key_rotation.md").read_text(encoding="utf-8")
     [snippet] = re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
@@ -346,3 +347,4 @@ def test_rotation_runbook_rehearsal_runs_as_written(make_snowflake_user, monkeyp
     namespace: dict[str, Any] = {"run_job": run_job}
     exec(compile(snippet, "key_rotation.md", "exec"), namespace)  # noqa: S102 - our own runbook
     namespace["test_job_survives_key_rotation"](make_snowflake_user, monkeypatch)
+    namespace["test_job_survives_pat_rotation"](make_snowflake_user, monkeypatch)

@@ -168,13 +168,23 @@ def test_the_job_checks_worked_as_printed(recipe):
     assert "Logged in to " in recipe.output and " with approle at auth/approle." in recipe.output
 
 
-def test_the_pat_layout(recipe):
-    """The PAT secret holds `token` (and account, user), readable under its own policy."""
+def test_the_pat_layout(recipe, snowflake_double):
+    """The PAT secret holds `token` (and account, user), readable under its own policy, and
+    the job logs in with it once Snowflake knows the token (ALTER USER ... ADD PAT)."""
     token = recipe.server.create_token(policies=["snowflake-etl-pat"])
     with recipe.client(TokenAuth(token)) as client:
         assert client.get_secret("secret/snowflake/etl-pat") == {
             "account": "myorg-myaccount", "user": "ETL", "token": PAT,
         }
+        user = f"ETL_PAT_{os.getpid()}"  # the session's double is shared: a name of its own
+        snowflake_double.register_user(user)
+        snowflake_double.add_pat(user, "etl_job", token=PAT)
+        kwargs = snowflake_double.connect_kwargs()  # account= too: the double serves one
+        with get_snowflake_connection(
+            "secret/snowflake/etl-pat", vault_client=client, user=user, **kwargs
+        ) as conn:
+            assert conn.cursor().execute("select 1").fetchone() == (1,)
+        assert snowflake_double.login_count(user) == 1
 
 
 def test_the_job_logs_in_to_snowflake_with_the_recipes_key(recipe):

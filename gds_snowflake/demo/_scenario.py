@@ -3,7 +3,8 @@
 It starts both servers on loopback, provisions an AppRole and a key-pair secret as a
 Vault administrator would, then calls get_snowflake_connection() exactly as a user's job
 does (configured only by VAULT_* variables), runs queries, expires the session to show
-the transparent reconnect, rotates the key to show Vault being read again, and cleans up.
+the transparent reconnect, rotates the key to show Vault being read again, connects a
+service user with a programmatic access token (PAT) and rotates that, and cleans up.
 Nothing leaves the machine.
 
 The Snowflake double runs in a process of its own, from an environment of its own (built
@@ -30,6 +31,9 @@ _ENVIRONMENT = (
 )
 _CONNECTOR = "snowflake-connector-python"
 USER = "DEMO_ETL"
+PAT_USER = "DEMO_SVC"  # a service user that logs in with a programmatic access token
+PAT_NAME = "DEMO_JOB"  # the token's name in Snowflake
+PAT_SECRET_PATH = "secret/snowflake/demo-pat"  # noqa: S105 - a path, not a password
 POLICY = 'path "secret/data/snowflake/*" { capabilities = ["read"] }\n'
 NEXT_STEPS = (
     "Next steps:",
@@ -123,7 +127,7 @@ def _scenario(
     info: Callable[[str], None],
     started: float,
 ) -> int:
-    from gds_snowflake import get_snowflake_connection
+    from gds_snowflake import SnowflakeConnectionProvider, get_snowflake_connection
     from gds_snowflake.testing._double import public_key_fingerprint
     from gds_vault import get_default_client
 
@@ -209,6 +213,39 @@ def _scenario(
         f"behind the scenes: old key rejected {rejected} time(s), {reads} fresh Vault read, "
         f"new key {public_key_fingerprint(new_key.public_key())} used"
     )
+
+    step("A service user with a programmatic access token (PAT) instead of a key")
+    snowflake.register_user(PAT_USER)
+    pat_secret = {
+        "account": snowflake.account,
+        "user": PAT_USER,
+        "database": "DEMO_DB",
+        "schema": "PUBLIC",
+    }
+    pat = snowflake.add_pat(PAT_USER, PAT_NAME)
+    vault.kv_put("secret", "snowflake/demo-pat", {**pat_secret, "token": pat})
+    info(f"ALTER USER {PAT_USER} ADD PROGRAMMATIC ACCESS TOKEN {PAT_NAME}; its token is in")
+    info(f"{PAT_SECRET_PATH}, field 'token' (value not shown)")
+    provider = SnowflakeConnectionProvider(PAT_SECRET_PATH, **where)
+    pat_conn = provider.connect()
+    pat_cursor = pat_conn.cursor()
+    count = pat_cursor.execute("select count(*) from demo_orders").fetchone()
+    info(
+        f"get_snowflake_connection({PAT_SECRET_PATH!r}): {provider.credentials().method}, "
+        f"select count(*) -> {tuple(count)}"
+    )
+    pat = snowflake.rotate_pat(PAT_USER, PAT_NAME)
+    vault.kv_put("secret", "snowflake/demo-pat", {**pat_secret, "token": pat})
+    snowflake.expire_sessions(PAT_USER)
+    mark = vault.mark()
+    count = pat_cursor.execute("select count(*) from demo_orders").fetchone()
+    reads = len(vault.requests_since(mark, "secret/data/snowflake/demo-pat"))
+    info(f"PAT rotated in Snowflake and Vault, session expired: select count(*) -> {tuple(count)}")
+    info(
+        f"behind the scenes: old PAT rejected {snowflake.failed_login_count(PAT_USER)} time(s), "
+        f"{reads} fresh Vault read"
+    )
+    pat_conn.close()
 
     step("Many connections in one process cost one Vault login")
     for _ in range(5):

@@ -6,8 +6,9 @@ Steps, in order; once one fails, the rest are reported as skipped:
 config    the configuration is complete: which variables are set (names only), auth method
 vault     Vault answers ``sys/health`` (unauthenticated): HTTP or TLS, version, sealed?
 auth      logging in works: method, token TTL, renewable, policies
-secret    the secret is readable and complete: fields present, password or key pair
+secret    the secret is readable and complete: fields present, which credential is used
 key       the private key loads: type, bits, encrypted?, SHA256 public-key fingerprint
+token     a token's kind and length, its expiry when it is a JWT, what to check in Snowflake
 clock     the local clock agrees with the Date header of Vault's answer (key-pair JWTs
           are rejected when it is off by more than about a minute)
 login     Snowflake accepts the credentials (one attempt: no retry that could lock the user)
@@ -23,7 +24,8 @@ text) as a second line of defence.
 The runner and the output model live here; the steps are methods of
 :class:`~gds_snowflake.doctor._vault_steps.VaultSteps` (config to secret) and
 :class:`~gds_snowflake.doctor._snowflake_steps.SnowflakeSteps` (key to session), which share
-the run's state and the :class:`~gds_snowflake.doctor._base.Outcome` a step raises.
+the run's state and the :class:`~gds_snowflake.doctor._base.Outcome` a step raises;
+the token step is :class:`~gds_snowflake.doctor._token_step.TokenStep`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from gds_snowflake._errors import SnowflakeVaultError
 from gds_snowflake.doctor._base import Outcome
 from gds_snowflake.doctor._snowflake_steps import CLOCK_LIMIT, CLOCK_OK, QUERY, SnowflakeSteps
+from gds_snowflake.doctor._token_step import TokenStep
 from gds_snowflake.doctor._vault_steps import VaultSteps
 from gds_vault import VaultError, redact
 
@@ -51,6 +54,7 @@ STEPS = (
     ("auth", "Vault login"),
     ("secret", "Secret"),
     ("key", "Private key"),
+    ("token", "Token"),
     ("clock", "Local clock"),
     ("login", "Snowflake login"),
     ("session", "Session"),
@@ -82,7 +86,7 @@ class StepResult:
         }
 
 
-class _Doctor(VaultSteps, SnowflakeSteps):
+class _Doctor(VaultSteps, TokenStep, SnowflakeSteps):
     # -- running -------------------------------------------------------------------------
     def run(self) -> list[StepResult]:
         results: list[StepResult] = []

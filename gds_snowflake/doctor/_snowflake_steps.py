@@ -27,6 +27,7 @@ from gds_snowflake._errors import (
     PrivateKeyPassphraseError,
     UnsupportedPrivateKeyError,
 )
+from gds_snowflake._tokens import rejection_advice
 from gds_snowflake.doctor._base import DoctorState, Outcome, fail
 
 __all__ = ["CLOCK_LIMIT", "CLOCK_OK", "QUERY", "SnowflakeSteps"]
@@ -44,7 +45,8 @@ class SnowflakeSteps(DoctorState):
     def _step_key(self) -> str:
         fields = self.fields
         if fields is None or fields.private_key is None:
-            raise Outcome("skip", "not needed: the secret holds a password, not a private key")
+            method = fields.method if fields is not None else "no usable credential"
+            raise Outcome("skip", f"not needed: the login uses a {method}, not a private key")
         try:
             key = fields.load_key()  # the runtime's loading: its checks, its messages
         except PrivateKeyPassphraseError as exc:
@@ -147,6 +149,9 @@ class SnowflakeSteps(DoctorState):
                 f"half: ALTER USER {user} SET RSA_PUBLIC_KEY='<public key>' (from `openssl "
                 "rsa -in rsa_key.p8 -pubout`). Also check the account and user name."
             )
+        token_kind = self.fields.token_kind if self.fields is not None else None
+        if is_credential_rejection(exc) and token_kind is not None:
+            return rejection_advice(token_kind, errno_of(exc), user=user, path=str(self.path))
         if is_credential_rejection(exc):
             return (
                 f"Snowflake rejected the password of user {user}: store the current password "

@@ -218,7 +218,12 @@ class VaultSteps(DoctorState):
                 "policy (for KV v2 the policy path has 'data/' after the mount).",
             ) from None
         layout = SecretLayout()
-        for name in (layout.password, layout.private_key, layout.private_key_passphrase):
+        for name in (
+            layout.password,
+            layout.token,
+            layout.private_key,
+            layout.private_key_passphrase,
+        ):
             self._remember_secret(self.secret.get(name))
         provider = SnowflakeConnectionProvider(
             path, vault_client=client, environ=self.environ, layout=layout, **self.snowflake_options
@@ -250,12 +255,22 @@ class VaultSteps(DoctorState):
             f"{path} has fields {present}; {fields.method} authentication as user "
             f"{self.user}, account {account}{leased}"
         )
-        if fields.private_key is not None and fields.password is not None:
+        # Key pair, then token, then password: what else the secret holds is not used.
+        ignored = [
+            name
+            for name, unused in (
+                (layout.token, fields.private_key is not None),
+                (layout.password, fields.method != "password"),
+            )
+            if unused and self.secret.get(name)
+        ]
+        if ignored:
+            fields_are = "fields are" if len(ignored) > 1 else "field is"
             raise Outcome(
                 "warn",
-                f"{detail} (the password field is ignored)",
-                f"Once key-pair login works, drop the password from {path} "
-                "(vault kv put the secret again without it).",
+                f"{detail} (the {' and '.join(ignored)} {fields_are} ignored)",
+                f"Once {fields.method} login works, drop the {' and the '.join(ignored)} "
+                f"from {path} (vault kv put the secret again without it).",
             )
         return detail
 

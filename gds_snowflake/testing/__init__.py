@@ -6,7 +6,8 @@ An opt-in pytest plugin (``pytest_plugins = ["gds_vault.testing",
 gds-vault-snowflake with its ``demo`` or ``dev`` extra:
 
 - ``snowflake_double`` (session): a running :class:`SnowflakeDouble`: fakesnow (DuckDB
-  behind the real connector's HTTP protocol) behind password and key-pair checks, with
+  behind the real connector's HTTP protocol) behind password, key-pair, programmatic
+  access token and OAuth token checks, with
   session expiry, injected login failures and login counts. It runs in a process of its
   own, with connector 4.x, from an environment of its own, so it serves clients on
   either connector line (see ``gds_snowflake.testing._environment``).
@@ -18,6 +19,9 @@ gds-vault-snowflake with its ``demo`` or ``dev`` extra:
   with the double, writes its secret to the ``openbao`` server (KV v2), and makes an
   AppRole whose policy reads only that secret. It returns a :class:`SnowflakeTestUser`
   with the job's environment, where the double listens, and rotation and expiry helpers.
+  ``make_snowflake_user(kind="pat")`` makes a user who logs in with a programmatic
+  access token (``kind="oauth"``: an OAuth access token), with ``rotate_pat()``,
+  ``revoke_pat()``, ``refresh_oauth_token()`` and friends (``_token_users``).
   Vault clients it made are closed, and the process-wide default client reset, after
   the test.
 
@@ -53,6 +57,8 @@ import secrets
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from gds_snowflake.testing._token_users import KINDS, TokenUserHelpers, token_fields
 
 if TYPE_CHECKING:
     from gds_snowflake._connection import VaultSnowflakeConnection
@@ -110,11 +116,13 @@ def _split(secret_path: str) -> tuple[str, str]:
 
 
 @dataclass(eq=False)
-class SnowflakeTestUser:
+class SnowflakeTestUser(TokenUserHelpers):
     """A Snowflake user registered with the double whose secret lives in OpenBao.
 
     Made by :func:`create_snowflake_user` or the ``make_snowflake_user`` fixture.
-    Passwords, keys and the AppRole secret_id are left out of ``repr``.
+    Passwords, keys, tokens and the AppRole secret_id are left out of ``repr``. The
+    token helpers (``rotate_pat()``, ``refresh_oauth_token()``...) are
+    :class:`~gds_snowflake.testing._token_users.TokenUserHelpers`'.
     """
 
     name: str
@@ -249,6 +257,7 @@ def create_snowflake_user(
     double: SnowflakeDouble,
     name: str | None = None,
     *,
+    kind: str | None = None,
     password: str | None = None,
     key: Any = None,
     passphrase: str | None = None,
@@ -262,7 +271,12 @@ def create_snowflake_user(
         vault: A running OpenBaoServer (the ``openbao`` fixture).
         double: A running SnowflakeDouble (the ``snowflake_double`` fixture).
         name: The Snowflake user (default: a unique ``TEST_USER_<n>``).
-        password: Its password. With neither password nor key, a random password.
+        kind: How the user logs in: ``"password"``, ``"key"`` (an RSA key pair unless
+            ``key`` says otherwise), ``"pat"`` (a programmatic access token in the
+            secret's ``token`` field) or ``"oauth"`` (an OAuth access token, with
+            ``authenticator: oauth``). Default: what ``password`` and ``key`` say.
+        password: Its password. With neither password, key nor a token kind, a random
+            password.
         key: ``"rsa"`` or ``"ec"`` for a new key pair, or a cryptography private key;
             its PEM (PKCS#8) goes to the secret's ``private_key`` field.
         passphrase: Encrypt that PEM and store the passphrase beside it.
@@ -275,7 +289,11 @@ def create_snowflake_user(
         The user, with its AppRole credentials and helpers.
     """
     name = name or f"TEST_USER_{next(_ids)}"
-    if password is None and key is None:
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    if kind == "key" and key is None:
+        key = "rsa"
+    if password is None and key is None and kind not in ("pat", "oauth"):
         password = "pw-" + secrets.token_urlsafe(18)
     private_key = None
     if key is not None:
@@ -296,6 +314,8 @@ def create_snowflake_user(
         secret["private_key"] = _pem(private_key, passphrase)
         if passphrase:
             secret["private_key_passphrase"] = passphrase
+    if kind in ("pat", "oauth"):
+        secret.update(token_fields(double, name, kind))
     secret.update(fields)
     vault.kv_put(mount, path, secret)
     role = f"gds-snowflake-{name.lower().replace('_', '-')}"

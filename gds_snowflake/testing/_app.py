@@ -12,7 +12,12 @@ to fakesnow's routes (what each connector line then raises is in the module docs
   an hour. Failures are Snowflake's own error bodies (HTTP 200, ``success: false``):
   390100 "Incorrect username or password was specified." for a password or an unknown
   user; 390144 "JWT token is invalid." for any key-pair failure (unknown user included,
-  as Snowflake does not tell).
+  as Snowflake does not tell). A programmatic access token
+  (``AUTHENTICATOR=PROGRAMMATIC_ACCESS_TOKEN``, the token in ``TOKEN``) or an OAuth
+  access token (``AUTHENTICATOR=OAUTH``) is checked against the user's tokens
+  (``_token_store``): a refused PAT answers 394400 "Programmatic access token is
+  invalid.", a refused OAuth token 390303 "Invalid OAuth access token." or, expired,
+  390318 "OAuth access token expired.".
 - With ``accept_postgres_users`` (``gds_snowflake.testing._postgres``), a password login
   of a user the double does not know is tried on PostgreSQL, and a request of such a
   user's session first checks that the role still exists: when it is gone (Vault
@@ -38,6 +43,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from gds_snowflake.testing._registry import Registry, norm
+from gds_snowflake.testing._token_store import EXPIRED, OK
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -55,6 +61,12 @@ JWT_MAX_LIFETIME = 3600  # seconds; Snowflake rejects a JWT whose exp is further
 
 BAD_PASSWORD = ("390100", "Incorrect username or password was specified.")
 BAD_JWT = ("390144", "JWT token is invalid.")
+# Snowflake's bodies for refused tokens (see gds_snowflake._tokens for the sources).
+BAD_PAT = ("394400", "Programmatic access token is invalid.")
+BAD_OAUTH = ("390303", "Invalid OAuth access token.")
+EXPIRED_OAUTH = ("390318", "OAuth access token expired.")
+# The login's AUTHENTICATOR -> (the token kind in the registry, authnMethod in a refusal)
+TOKEN_AUTHENTICATORS = {"PROGRAMMATIC_ACCESS_TOKEN": ("pat", "PAT"), "OAUTH": ("oauth", "OAUTH")}
 SESSION_EXPIRED = ("390112", "Your session has expired. Please login again.")
 MASTER_EXPIRED = (
     "390114",
@@ -161,18 +173,32 @@ class AuthApp:
             return PlainTextResponse("injected transient failure", status_code=status)
         data = (await _json_body(request)).get("data") or {}
         name = norm(str(data.get("LOGIN_NAME") or ""))
-        if str(data.get("AUTHENTICATOR") or "").upper() == "SNOWFLAKE_JWT":
+        authenticator = str(data.get("AUTHENTICATOR") or "").upper()
+        refusal: dict[str, Any] = {"loginName": name}
+        if authenticator == "SNOWFLAKE_JWT":
             method, failure = "key pair", BAD_JWT
             accepted = self._check_jwt(name, data.get("TOKEN"))
+            refusal["authnMethod"] = "KEY_PAIR"
+        elif authenticator in TOKEN_AUTHENTICATORS:
+            kind, refusal["authnMethod"] = TOKEN_AUTHENTICATORS[authenticator]
+            method = f"{kind} token"
+            verdict = self._registry.check_token(name, kind, data.get("TOKEN"))
+            accepted = verdict == OK
+            if kind == "pat":
+                failure = BAD_PAT
+                refusal.update(nextAction="RETRY_LOGIN", signInOptions={})
+            else:
+                failure = EXPIRED_OAUTH if verdict == EXPIRED else BAD_OAUTH
         else:
             method, failure = "password", BAD_PASSWORD
             accepted = self._registry.check_password(name, data.get("PASSWORD"))
+            refusal["authnMethod"] = "PASSWORD"
             if not accepted and self._registry.postgres is not None:
                 accepted = await self._postgres_login(name, data)
         if not accepted:
             self._registry.count_failure(name)
             logger.debug("Snowflake double: %s login refused for %s", method, name)
-            return _error(failure, authnMethod=method.upper().replace(" ", "_"), loginName=name)
+            return _error(failure, **refusal)
 
         # fakesnow reads the body again; Starlette keeps it on the request.
         response: Response = await self._fakesnow.login_request(request)

@@ -13,10 +13,11 @@ removed, so it runs with connector 4.x from an environment of its own whatever t
 process has (``gds_snowflake.testing._environment``: this interpreter when it can import
 fakesnow, else a virtual environment built with pip on first use and cached);
 ``gds_snowflake.testing._process`` starts and stops it, ``gds_snowflake.testing._server``
-is what runs there, ``gds_snowflake.testing._app`` is our layer (passwords and key-pair
-JWTs, RS256 and ES256/384/512, checked against the users ``_registry`` keeps, failures
-answered with Snowflake's own error bodies). This class changes users and faults through
-the server's control API; only SHA-256 digests of passwords and public keys cross it.
+is what runs there, ``gds_snowflake.testing._app`` is our layer (passwords, key-pair
+JWTs, RS256 and ES256/384/512, programmatic access tokens and OAuth access tokens,
+checked against the users ``_registry`` keeps, failures answered with Snowflake's own
+error bodies). This class changes users and faults through the server's control API;
+only SHA-256 digests of passwords and tokens, and public keys, cross it.
 
 What the double lets a test do, and what the real connector then raises to the caller,
 on each line (tests/snowflake/test_double.py pins all of it; the same table, by error,
@@ -25,6 +26,13 @@ is in ``gds_snowflake._classify``):
 - Wrong password or unknown user: ``DatabaseError`` 390100, sqlstate 28000, "Incorrect
   username or password was specified."; a refused key pair: 390144, "JWT token is
   invalid.". Neither line retries them.
+- Programmatic access tokens (:meth:`add_pat`, :meth:`rotate_pat`, :meth:`revoke_pat`,
+  :meth:`expire_pat`) and OAuth access tokens (:meth:`issue_oauth_token`,
+  :meth:`expire_oauth_tokens`, :meth:`revoke_oauth_tokens`), from
+  ``gds_snowflake.testing._double_tokens``: a refused PAT answers 394400
+  "Programmatic access token is invalid.", a refused OAuth token 390303 (390318 when
+  expired); ``DatabaseError`` with that errno on both lines. A PAT also works as the
+  password, as in Snowflake.
 - ``fail_next_logins(n, status=503)`` answers the next ``n`` login requests with a bare
   HTTP error. The connector retries a login itself: 4.x twice in all for a password
   (``MAX_CON_RETRY_ATTEMPTS``) and 11 times for a key pair (``JWT_CNXN_RETRY_ATTEMPTS``),
@@ -73,8 +81,9 @@ Limits worth knowing:
 - The first start on a machine may build the double's environment first (about half a
   minute, from PyPI).
 
-No password or key appears in any repr or log line: passwords are kept only as SHA-256
-digests, and the logs (here and in the server's log file) name users, never credentials.
+No password, token or key appears in any repr or log line: passwords and tokens are
+kept only as SHA-256 digests, and the logs (here and in the server's log file) name
+users, never credentials.
 """
 
 from __future__ import annotations
@@ -86,6 +95,7 @@ from types import TracebackType
 from typing import Any
 
 from gds_snowflake.testing._app import RENEWAL_FAILURE_BODIES  # cheap: no starlette yet
+from gds_snowflake.testing._double_tokens import TokenControl
 from gds_snowflake.testing._process import HOST, ServerProcess
 from gds_snowflake.testing._registry import public_key_fingerprint
 
@@ -96,8 +106,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_ACCOUNT = "testaccount"
 
 
-class SnowflakeDouble:
-    """fakesnow behind password and key-pair authentication, served on 127.0.0.1.
+class SnowflakeDouble(TokenControl):
+    """fakesnow behind password, key-pair and token authentication, served on 127.0.0.1.
 
     Args:
         account: the account name clients pass to ``connect``; JWTs must name it.

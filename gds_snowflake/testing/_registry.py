@@ -4,7 +4,8 @@ Users are registered with a password, kept only as a SHA-256 digest, and up to t
 public keys (slots 1 and 2, as RSA_PUBLIC_KEY and RSA_PUBLIC_KEY_2): RSA, or EC on P-256,
 P-384 or P-521, given as PEM, as Snowflake's bare base64 DER, or as a key object. Each
 key is stored with the JWT algorithm the connector signs with for it (RS256, ES256,
-ES384, ES512) and its fingerprint as the connector puts it in a JWT's ``iss``. The
+ES384, ES512) and its fingerprint as the connector puts it in a JWT's ``iss``; and
+programmatic access tokens and OAuth access tokens, as digests (``_token_store``). The
 :class:`Registry` also keeps the sessions (by session token, with their master token and
 whether they expired, renewably or not), the per-user login counts and the injected
 login failures still to answer, and the shape of a failed renewal's answer. It lives in
@@ -22,6 +23,8 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+
+from gds_snowflake.testing._token_store import OK, Token, check_token
 
 __all__ = ["Registry", "User", "digest", "load_key", "norm", "public_key_fingerprint"]
 
@@ -82,6 +85,7 @@ def digest(password: str) -> bytes:
 class User:
     password_digest: bytes | None = field(default=None, repr=False)
     keys: dict[int, _Key] = field(default_factory=dict)
+    tokens: list[Token] = field(default_factory=list)  # PATs and OAuth tokens, as digests
 
 
 @dataclass(slots=True)
@@ -134,9 +138,18 @@ class Registry:
         with self.lock:
             user = self.users.get(name)
             expected = user.password_digest if user else None
-        if expected is None or not isinstance(password, str):
+        if not isinstance(password, str):
             return False
-        return hmac.compare_digest(expected, digest(password))
+        if expected is not None and hmac.compare_digest(expected, digest(password)):
+            return True
+        # Snowflake takes a programmatic access token in place of the password too.
+        return self.check_token(name, "pat", password) == OK
+
+    def check_token(self, name: str, kind: str, token: object) -> str:
+        """``_token_store.OK``, ``INVALID`` or ``EXPIRED`` for a token presented at login."""
+        with self.lock:
+            user = self.users.get(name)
+            return check_token(user.tokens if user else [], kind, token)
 
     def keys_of(self, name: str) -> list[_Key]:
         with self.lock:

@@ -16,7 +16,7 @@ that connector 5.x removed, so it cannot live beside a 5.x client. The process:
 The control API is ``POST /gds-double/v1/<operation>`` with a JSON object of arguments
 and the header ``X-Gds-Double-Token``; the answer is ``{"result": ...}``, or HTTP 400
 with ``{"error": "<KeyError|ValueError|TypeError>", "message": ...}`` which the client
-raises as that type. No password crosses it: the client sends SHA-256 digests.
+raises as that type. No password or token crosses it: the client sends SHA-256 digests.
 """
 
 from __future__ import annotations
@@ -36,6 +36,12 @@ from typing import TYPE_CHECKING, Any
 
 from gds_snowflake.testing._app import RENEWAL_FAILURE_BODIES, AuthApp, fakesnow_server
 from gds_snowflake.testing._registry import Registry, User, load_key, norm
+from gds_snowflake.testing._token_store import (
+    add_token,
+    expire_tokens,
+    remove_tokens,
+    rotate_token,
+)
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
@@ -70,6 +76,10 @@ class ControlApp:
             "failed_login_count": self._failed_login_count,
             "set_renewal_failure_body": self._set_renewal_failure_body,
             "accept_postgres_users": self._accept_postgres_users,
+            "add_token": self._add_token,
+            "rotate_token": self._rotate_token,
+            "remove_tokens": self._remove_tokens,
+            "expire_tokens": self._expire_tokens,
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -127,6 +137,25 @@ class ControlApp:
     def _unset_public_key(self, name: str, slot: int) -> None:
         with self._registry.lock:
             self._registry.user(name).keys.pop(slot, None)
+
+    def _add_token(self, name: str, kind: str, token_name: str, digest: str) -> None:
+        with self._registry.lock:
+            add_token(self._registry.user(name).tokens, kind, token_name, digest)
+
+    def _rotate_token(
+        self, name: str, kind: str, token_name: str, digest: str, keep_old: bool
+    ) -> None:
+        with self._registry.lock:
+            tokens = self._registry.user(name).tokens
+            rotate_token(tokens, kind, token_name, digest, keep_old=keep_old)
+
+    def _remove_tokens(self, name: str, kind: str, token_name: str | None) -> int:
+        with self._registry.lock:
+            return remove_tokens(self._registry.user(name).tokens, kind, token_name)
+
+    def _expire_tokens(self, name: str, kind: str, token_name: str | None) -> int:
+        with self._registry.lock:
+            return expire_tokens(self._registry.user(name).tokens, kind, token_name)
 
     def _drop_user(self, name: str) -> int:
         with self._registry.lock:

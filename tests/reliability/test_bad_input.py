@@ -41,7 +41,8 @@ ADDR = "http://127.0.0.1:9"  # nothing is sent: every case fails before any requ
 PASSWORD = "pw-bad-input-do-not-show"
 TOKEN = "s.bad-input-token-do-not-show"
 SECRET_ID = "secret-id-bad-input-do-not-show"
-register(PASSWORD, TOKEN, SECRET_ID)
+PAT = "pat-bad-input-do-not-show-0123456789abcdef"  # a Snowflake programmatic access token
+register(PASSWORD, TOKEN, SECRET_ID, PAT)
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,61 @@ CASES = [
         SnowflakeSecretError,
         "has no 'username' field",
         (PASSWORD,),
+    ),
+    Case(
+        "empty token",
+        parsed({"user": "ETL", "token": "", "password": PASSWORD}),
+        SnowflakeSecretError,
+        "Field 'token' of secret secret/snowflake/etl is empty; store the programmatic access",
+        (PASSWORD,),
+    ),
+    Case(
+        "token of only whitespace",
+        parsed({"user": "ETL", "token": " \n\t "}),
+        SnowflakeSecretError,
+        "is empty",
+    ),
+    Case(
+        "token wrapped over two lines",
+        parsed({"user": "ETL", "token": PAT[:16] + "\n" + PAT[16:]}),
+        SnowflakeSecretError,
+        "contains a line break at character 17",
+        (PAT, PAT[:16], PAT[16:]),
+    ),
+    Case(
+        "token with a space (a 'Bearer ' prefix)",
+        parsed({"user": "ETL", "token": "Bearer " + PAT}),
+        SnowflakeSecretError,
+        "without line breaks or a prefix such as 'Bearer '",
+        (PAT,),
+    ),
+    Case(
+        "token with a control character",
+        parsed({"user": "ETL", "token": PAT[:4] + "\x00" + PAT[4:]}),
+        SnowflakeSecretError,
+        "a control or non-ASCII character at character 5",
+        (PAT[4:],),
+    ),
+    Case(
+        "unknown authenticator value",
+        parsed({"user": "ETL", "token": PAT, "authenticator": "externalbrowser"}),
+        SnowflakeSecretError,
+        "takes 'oauth' (the token is an OAuth access token) or 'programmatic_access_token'",
+        (PAT,),
+    ),
+    Case(
+        "authenticator 'oauth' without a token",
+        parsed({"user": "ETL", "authenticator": "oauth", "password": PASSWORD}),
+        SnowflakeSecretError,
+        "says 'oauth' but the secret has no 'token' field",
+        (PASSWORD,),
+    ),
+    Case(
+        "token passed as an argument",
+        lambda tmp_path: SnowflakeConnectionProvider("secret/snowflake/etl", token=PAT),
+        SnowflakeConfigError,
+        "must come from the Vault secret",
+        (PAT,),
     ),
     Case(
         "no Snowflake account anywhere",

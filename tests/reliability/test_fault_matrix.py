@@ -615,6 +615,64 @@ def test_snowflake_login_refused_for_good(world, sleeps):
     )
 
 
+def test_snowflake_pat_rotated(world, sleeps):
+    """PAT rotated in Snowflake and Vault mid-session: refused once, Vault read once more,
+    the statement re-run with the new token."""
+    policy = fast_policy(sleeps)
+    user, path, _ = world.token_user("pat")
+    conn = get_snowflake_connection(
+        path, vault_client=world.client(retry=policy), **world.connect_kwargs()
+    )
+    conn.cursor().execute("select 1")
+    new = world.snowflake.rotate_pat(user)
+    world.vault.kv_put(
+        "secret",
+        path.split("/", 1)[1],
+        {"account": world.snowflake.account, "user": user, "token": new},
+    )
+    world.snowflake.expire_sessions(user)
+    mark = world.vault.mark()
+    outcome = bounded(lambda: conn.cursor().execute("select 3").fetchall(), policy.deadline + 10)
+    assert outcome.error is None
+    assert outcome.value == [(3,)]
+    assert world.secret_reads(mark, path) == 1
+    assert world.snowflake.failed_login_count(user) == 1
+    snowflake_row(
+        "Snowflake PAT rotated",
+        "ROTATE in Snowflake, new token in Vault, session expired",
+        outcome,
+        policy,
+        world.snowflake.login_count(user) - 1 + world.snowflake.failed_login_count(user),
+    )
+    conn.close()
+
+
+def test_snowflake_pat_revoked(world, sleeps):
+    """PAT removed in Snowflake while Vault still holds it: SnowflakeAuthenticationError
+    after one refused login and one fresh Vault read, with the PAT's advice."""
+    policy = fast_policy(sleeps)
+    user, path, _ = world.token_user("pat")
+    world.snowflake.revoke_pat(user)
+    client = world.client(retry=policy)
+    outcome = bounded(
+        lambda: get_snowflake_connection(path, vault_client=client, **world.connect_kwargs()),
+        policy.deadline + 10,
+    )
+    assert isinstance(outcome.error, SnowflakeAuthenticationError)
+    assert "errno 394400" in str(outcome.error)
+    assert "network policy" in str(outcome.error)
+    assert client.stats.secret_reads == 2
+    failed = world.snowflake.failed_login_count(user)
+    assert failed == 1
+    snowflake_row(
+        "Snowflake PAT revoked",
+        "REMOVE in Snowflake only (Vault still holds it)",
+        outcome,
+        policy,
+        failed,
+    )
+
+
 LOGIN_PATH = "/session/v1/login-request"
 
 

@@ -129,6 +129,22 @@ class World:
         self.vault.kv_put("secret", path, secret)
         return name, f"secret/{path}"
 
+    def token_user(self, kind: str = "pat", **secret_fields: str) -> tuple[str, str, str]:
+        """A user who logs in with a PAT (or, kind="oauth", an OAuth token) stored in
+        Vault; returns (user, secret path, token)."""
+        name = f"USER_{next(_ids)}"
+        self.snowflake.register_user(name)
+        if kind == "pat":
+            token = self.snowflake.add_pat(name)
+            secret = {"token": token}
+        else:
+            token = self.snowflake.issue_oauth_token(name)
+            secret = {"token": token, "authenticator": "oauth"}
+        secret = {"account": self.snowflake.account, "user": name, **secret, **secret_fields}
+        path = f"snowflake/{name.lower()}"
+        self.vault.kv_put("secret", path, secret)
+        return name, f"secret/{path}", token
+
     def connect_kwargs(self) -> dict[str, Any]:
         """Where the double listens, plus a connector backoff that does not sleep."""
         kwargs = self.snowflake.connect_kwargs()

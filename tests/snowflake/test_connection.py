@@ -345,7 +345,7 @@ def test_password_argument_is_refused():
     ("fields", "match"),
     [
         ({"password": "pw"}, "no 'user'"),
-        ({"user": "U"}, "neither"),
+        ({"user": "U"}, "none of .private_key., .token. or .password."),
         ({"user": "U", "password": "pw", "warehouse": "x" * 70000}, "characters long"),
     ],
 )

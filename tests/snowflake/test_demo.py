@@ -25,6 +25,8 @@ def test_demo_runs_and_shows_each_step(snowflake_double_environment):
     assert "select count(*), sum(amount) -> (3, 115.74)" in text
     assert "1 reconnect, 1 extra Snowflake login, 0 Vault reads" in text
     assert "old key rejected 1 time(s), 1 fresh Vault read" in text
+    assert "programmatic access token, select count(*) -> (3,)" in text
+    assert "old PAT rejected 1 time(s), 1 fresh Vault read" in text
     assert "Vault logins by this process: 1" in text
     assert text.rstrip().endswith("the AppRole shown above)")  # the demo ends with next steps
     assert "Next steps:" in text and "gds-snowflake sandbox" in text
@@ -45,7 +47,7 @@ def test_demo_command_prints_no_credential(snowflake_double_environment, monkeyp
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "[8] Done" in result.stdout
+    assert "[9] Done" in result.stdout
     assert "PRIVATE KEY" not in result.stdout
     assert "demo-passphrase" not in result.stdout
     assert "Warning" not in result.stderr

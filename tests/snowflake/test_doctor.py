@@ -22,7 +22,9 @@ from .conftest import FAST_RETRY, pem
 
 pytestmark = pytest.mark.timeout(60)
 
-STEP_NAMES = ["config", "vault", "auth", "secret", "key", "clock", "login", "session"]
+STEP_NAMES = [
+    "config", "vault", "auth", "secret", "key", "token", "clock", "login", "session"
+]
 PASSWORD = "Pw-doctor-0x5eed"  # throwaway credentials for the double
 PASSPHRASE = "phrase-doctor-77"
 _ids = itertools.count()
@@ -76,7 +78,7 @@ def test_all_green_with_password(world, vault_env, capsys):
     assert code == 0
     assert [s["step"] for s in steps] == STEP_NAMES
     # The double cannot say whether warehouse WH exists: the session step says so (warn).
-    assert statuses(steps) == ["ok"] * 4 + ["skip"] + ["ok"] * 2 + ["warn"]
+    assert statuses(steps) == ["ok"] * 4 + ["skip", "skip"] + ["ok"] * 2 + ["warn"]
     found = by_step(steps)
     assert "VAULT_ADDR, VAULT_ROLE_ID, VAULT_SECRET_ID set" in found["config"]["detail"]
     assert "approle auth" in found["config"]["detail"]
@@ -102,7 +104,7 @@ def test_all_green_with_encrypted_key_pair(world, vault_env, rsa_key, capsys):
     )
     code, steps, output = doctor(capsys, world, path)
     assert code == 0
-    assert statuses(steps) == ["ok"] * 7 + ["warn"]  # the warehouse: not verifiable here
+    assert statuses(steps) == ["ok"] * 5 + ["skip"] + ["ok"] * 2 + ["warn"]  # warehouse: unverifiable
     key = by_step(steps)["key"]["detail"]
     assert key.startswith("RSA 2048 bits, encrypted, passphrase accepted")
     assert public_key_fingerprint(rsa_key.public_key()) in key
@@ -147,11 +149,12 @@ def test_text_output_marks_and_summary(world, vault_env, capsys):
     _, path = world.user(password=PASSWORD)
     assert main(["doctor", path, *where(world), "--warehouse", "WH"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 10  # the session step's warning has a fix line
+    assert len(lines) == 11  # the session step's warning has a fix line
     assert lines[0].startswith("✓ Configuration")
     assert lines[4].startswith("- Private key")
-    assert lines[7].startswith("! Session")  # the double cannot verify the warehouse
-    assert lines[9] == "All checks passed (1 with warnings)."
+    assert lines[5].startswith("- Token")
+    assert lines[8].startswith("! Session")  # the double cannot verify the warehouse
+    assert lines[10] == "All checks passed (1 with warnings)."
 
 
 def test_missing_warehouse_is_a_warning(world, vault_env, capsys):
@@ -304,7 +307,7 @@ def test_secret_not_readable(world, vault_env, capsys):
     [
         pytest.param(
             {"account": "testaccount", "user": "X"},
-            ["has neither 'password' nor 'private_key'", "key-pair is recommended",
+            ["has none of 'private_key', 'token' or 'password'", "key-pair is recommended",
              "Fields present: account, user."],
             id="no password or key",
         ),
@@ -457,15 +460,15 @@ def test_clock_off_fails_key_pair_and_warns_for_password(world, rsa_key):
     _, key_path = world.user(key=rsa_key)
     steps = run_doctor(key_path, make_client=lambda: _client(world), environ={},
                        connect_kwargs=kwargs, clock=skewed)
-    assert [s.status for s in steps] == ["ok"] * 5 + ["fail", "skip", "skip"]
-    seconds = float(steps[5].detail.split()[2])
+    assert [s.status for s in steps] == ["ok"] * 5 + ["skip", "fail", "skip", "skip"]
+    seconds = float(steps[6].detail.split()[2])
     assert 298 < seconds < 302
-    assert "ahead of Vault's: key-pair login will fail" in steps[5].detail
-    assert "NTP" in (steps[5].fix or "")
+    assert "ahead of Vault's: key-pair login will fail" in steps[6].detail
+    assert "NTP" in (steps[6].fix or "")
     _, password_path = world.user(password=PASSWORD)
     steps = run_doctor(password_path, make_client=lambda: _client(world), environ={},
                        connect_kwargs=kwargs, clock=skewed, snowflake_options={"warehouse": "W"})
-    assert [s.status for s in steps] == ["ok"] * 4 + ["skip", "warn", "ok", "warn"]
+    assert [s.status for s in steps] == ["ok"] * 4 + ["skip", "skip", "warn", "ok", "warn"]
 
 
 def test_secret_in_a_lower_layer_error_is_scrubbed(world, rsa_key):
@@ -480,7 +483,7 @@ def test_secret_in_a_lower_layer_error_is_scrubbed(world, rsa_key):
     assert [s.status for s in steps][-2:] == ["fail", "skip"]
     out = io.StringIO()
     render_text(steps, out)
-    assert "[REDACTED]" in steps[6].detail
+    assert "[REDACTED]" in steps[7].detail
     printed = out.getvalue() + json.dumps([s.as_dict() for s in steps])
     assert_no_secrets(printed, encrypted, PASSPHRASE)
 
@@ -513,8 +516,8 @@ def test_console_entry_in_a_subprocess(world, vault_env, rsa_key):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert [line[:2] for line in lines[:8]] == ["+ "] * 7 + ["! "]
-    assert lines[9] == "All checks passed (1 with warnings)."
+    assert [line[:2] for line in lines[:9]] == ["+ "] * 5 + ["- "] + ["+ "] * 2 + ["! "]
+    assert lines[10] == "All checks passed (1 with warnings)."
     assert_no_secrets(result.stdout + result.stderr, pem(rsa_key), vault_env["VAULT_SECRET_ID"])
 
 
@@ -525,7 +528,7 @@ def test_fractional_login_timeout_passes_on_either_connector_line(world, vault_e
     _, path = world.user(password=PASSWORD, warehouse="WH")
     code, steps, _ = doctor(capsys, world, path, "--login-timeout", "2.5")
     assert code == 0, steps
-    assert statuses(steps) == ["ok"] * 4 + ["skip"] + ["ok"] * 2 + ["warn"]
+    assert statuses(steps) == ["ok"] * 4 + ["skip", "skip"] + ["ok"] * 2 + ["warn"]
     assert "NOT verified" in steps[-1]["detail"]
 
 

@@ -143,6 +143,60 @@ def test_rotate_key_with_and_without_overlap(make_snowflake_user):
     old_conn.close()
 
 
+def test_pat_user_rotation_and_revocation(make_snowflake_user):
+    """make_snowflake_user(kind="pat") logs in with a PAT from Vault; rotate_pat changes
+    Snowflake then Vault (refused once, Vault read again); revoke_pat leaves Vault stale."""
+    from gds_snowflake import SnowflakeAuthenticationError
+
+    user = make_snowflake_user(kind="pat")
+    assert (user.token_kind, "password" in user.secret) == ("pat", False)
+    conn = user.connect()
+    assert _one(conn) == [(1,)]
+    old = user.token
+    assert user.rotate_pat() != old
+    assert user.token != old
+    user.expire_sessions()
+    assert _one(conn) == [(1,)]
+    assert (user.login_count, user.failed_login_count) == (2, 1)
+    user.revoke_pat()
+    user.expire_sessions()
+    with pytest.raises(SnowflakeAuthenticationError, match="programmatic access token"):
+        _one(conn)
+    conn.close()
+    assert old not in repr(user) and user.token not in repr(user)
+
+
+def test_oauth_user_refresh_and_expiry(make_snowflake_user):
+    """kind="oauth" stores the token with authenticator: oauth; refresh_oauth_token is what
+    the token's refresher does; expire_oauth_token leaves Vault stale."""
+    from gds_snowflake import SnowflakeAuthenticationError
+
+    user = make_snowflake_user(kind="oauth")
+    assert user.secret["authenticator"] == "oauth"
+    assert user.token_kind == "oauth"
+    with user.connect() as conn:
+        assert _one(conn) == [(1,)]
+    user.refresh_oauth_token()
+    with user.connect() as conn:  # the Vault cache holds the old token: refused, read again
+        assert _one(conn) == [(1,)]
+    assert user.failed_login_count == 1
+    user.expire_oauth_token()
+    user.vault_client.invalidate(user.secret_path)
+    with pytest.raises(SnowflakeAuthenticationError, match="errno 390318"):
+        user.connect()
+    with pytest.raises(ValueError, match="does not log in with a pat token"):
+        user.rotate_pat()
+
+
+def test_kind_key_and_unknown_kind(make_snowflake_user):
+    """kind="key" makes an RSA key-pair user; an unknown kind is a ValueError naming the kinds."""
+    user = make_snowflake_user(kind="key")
+    assert "private_key" in user.secret and "password" not in user.secret
+    assert user.token_kind is None
+    with pytest.raises(ValueError, match="password, key, pat, oauth"):
+        make_snowflake_user(kind="saml")
+
+
 USER_TEST_FILE = '''
 """What a team writes: its job, tested end to end with the plugin's fixtures only."""
 from gds_snowflake import get_snowflake_connection

@@ -115,13 +115,15 @@ def test_after_a_new_login_the_old_tokens_end_is_final(leases):
     """When the client logs in again (its token near its max TTL), a lease read with the
     old token keeps the old token's end through renewals, and does die then: the caller
     must read new credentials before it."""
-    client = leases.client(token_ttl="2s", token_max_ttl="3s")
+    # Whole seconds with room: Vault rounds TTLs to seconds, so a renewal 1.6 s before a
+    # 3 s max TTL could come back as the full 2 s and not look capped.
+    client = leases.client(token_ttl="4s", token_max_ttl="5s")
     lease = client.read_lease(leases.role(ttl="60s", max_ttl="120s"))
-    time.sleep(1.5)  # past the token's refresh point; renew-self would be capped: new login
+    time.sleep(3.0)  # past the token's refresh point (2.7 s); renew-self capped at 2 s: login
     renewed = client.renew_lease(lease, increment=60)
     assert client.stats.logins == 2
     assert renewed.expires_at - renewed.token_expires_at > 50
     assert renewed.token_expires_at == pytest.approx(lease.token_expires_at, abs=0.01)
-    assert renewed.time_left() < 1.0
-    time.sleep(2.0)  # past the old token's max TTL
+    assert renewed.time_left() < 2.5
+    time.sleep(2.5)  # past the old token's max TTL
     assert not leases.postgres.can_login(lease.data["username"], lease.data["password"])
