@@ -21,7 +21,10 @@ A Vault client or Snowflake connection therefore never crosses from one task to
 another. Were one made before a fork anyway (say, in a plugin at worker start-up),
 gds_vault gives the child its own HTTP connection pool and fresh locks, keeps the valid
 token, and a ``VaultSnowflakeConnection`` opens its own Snowflake session in the child
-rather than reuse (and later log out) the parent's.
+rather than reuse (and later log out) the parent's. That last part needs connector 4.x
+(what Airflow's Snowflake provider installs): on connector 5.x a child forked after the
+connector was imported cannot log in, and gds_snowflake raises SnowflakeForkError at once
+instead of hanging, another reason to import it inside the task, as here.
 
 Logins per task. Inside one task process, ``get_snowflake_connection()`` without
 ``vault_client`` uses the process-wide default client: the first call logs in to Vault
