@@ -2,7 +2,8 @@
 
 ``gds-snowflake doctor [SECRET_PATH]`` checks, one line per step, everything a
 connection needs: configuration, Vault reachable, Vault login, the secret, the private
-key, the local clock, the Snowflake login and a first statement. A failed step prints
+key, a token, the local clock, the Snowflake login and a first statement (a step that
+does not apply, such as the token step for a key pair, is skipped). A failed step prints
 the fix and the steps after it are skipped. ``--format json`` prints a list of
 ``{step, ok, status, detail, fix}`` objects. No password, key, passphrase, token or
 secret_id is ever printed.
@@ -78,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="run the whole flow on a local OpenBao server and Snowflake double",
         description="Start local OpenBao and Snowflake stand-ins, connect as a job would, "
-        "expire the session and rotate the key, and clean up.",
+        "expire the session and rotate the key, connect a service user with a programmatic "
+        "access token and rotate that, and clean up.",
         epilog=examples_help(EXAMPLES["demo"]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -115,9 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="check every step a connection needs, with the fix for what fails",
         description="Check, one line per step, what get_snowflake_connection() needs:\n"
         "configuration, Vault reachable (TLS, version, sealed), Vault login (method, TTL,\n"
-        "policies), the secret (fields, password or key pair), the private key (type, bits,\n"
-        "encrypted, SHA256 fingerprint for DESC USER), the local clock, the Snowflake login\n"
-        "and `select current_user(), current_role(), current_warehouse()`, checking that the\n"
+        "policies), the secret (fields; key pair, token or password), the private key (type,\n"
+        "bits, encrypted, SHA256 fingerprint for DESC USER), a token (kind, length, expiry\n"
+        "when it is a JWT), the local clock, the Snowflake login and\n"
+        "`select current_user(), current_role(), current_warehouse()`, checking that the\n"
         "warehouse, database and schema asked for are in effect. A failed step prints its\n"
         "fix; later steps are skipped. Secrets are never printed.",
         epilog=examples_help(EXAMPLES["doctor"]) + _EXIT_CODES_HELP,
