@@ -173,10 +173,6 @@ class LeaseHolder:
         """Whether a connection logged in with the holder's credentials is still open."""
         return any(not _closed(connection) for connection in list(self._users))
 
-    def is_current(self, credentials: SnowflakeCredentials) -> bool:
-        current = self._current
-        return current is not None and current[1] is credentials
-
     @property
     def lease(self) -> Lease | None:
         """The current lease (None before the first read)."""

@@ -308,7 +308,7 @@ class SnowflakeConnectionProvider:
                 raise
             fresh = self._fresh_credentials(store, credentials)
             if fresh == credentials:
-                raise self._rejected(credentials, exc, reread=True) from None
+                raise self._rejected(credentials, exc) from None
             logger.info(
                 "Snowflake rejected the credentials of user %s; read a new version from %s, "
                 "logging in again",
@@ -319,7 +319,7 @@ class SnowflakeConnectionProvider:
                 connection = self._login(fresh, extra)
             except Exception as again:
                 if is_credential_rejection(again):
-                    raise self._rejected(fresh, again, reread=True) from None
+                    raise self._rejected(fresh, again) from None
                 raise
             credentials = fresh
         holder = self.lease_holder()
@@ -334,7 +334,7 @@ class SnowflakeConnectionProvider:
         return connection
 
     def _rejected(
-        self, credentials: SnowflakeCredentials, exc: BaseException, *, reread: bool
+        self, credentials: SnowflakeCredentials, exc: BaseException
     ) -> SnowflakeAuthenticationError:
         errno = getattr(exc, "errno", None)
         said = str(getattr(exc, "msg", "") or "").strip()
