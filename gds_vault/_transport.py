@@ -3,8 +3,8 @@
 Every call goes through :meth:`Transport.request`, which applies the client's
 :class:`~gds_vault.retry.RetryPolicy` and turns every failure into a typed
 :class:`~gds_vault.VaultError` (statuses by the table in ``_answers``; standby redirects
-are followed as ``_redirects`` says). ``requests`` is imported on first use so that importing
-gds_vault stays cheap.
+are followed as ``_redirects`` says; transport failures worded by ``_transport_failures``).
+``requests`` is imported on first use so that importing gds_vault stays cheap.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from gds_vault._errors import (
     VaultTimeoutError,
     VaultTLSError,
 )
-from gds_vault._printable import NOT_PRINTABLE_ASCII, printable
+from gds_vault._printable import NOT_PRINTABLE_ASCII
 from gds_vault._redirects import origin, redirect_target
 from gds_vault._status import VaultHealth
 from gds_vault._tls import silence_insecure_request_warnings
+from gds_vault._transport_failures import dropped, timed_out, tls_message, transport_reason
 from gds_vault.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -213,7 +214,7 @@ class Transport:
             )
         except requests.exceptions.SSLError as exc:
             reason = transport_reason(exc)
-            message, fix = _tls_message(server, self.cert, self.verify, reason)
+            message, fix = tls_message(server, self.cert, self.verify, reason)
             raise VaultTLSError(message, cause=exc, fix=fix) from None
         except (requests.exceptions.InvalidHeader, UnicodeEncodeError):
             # A value that cannot go into a header (the token, the namespace). Its message
@@ -224,14 +225,14 @@ class Transport:
             ) from None
         except requests.exceptions.RequestException as exc:
             # requests reports a timeout while reading the body as a ConnectionError.
-            if isinstance(exc, requests.exceptions.Timeout) or _timed_out(exc):
+            if isinstance(exc, requests.exceptions.Timeout) or timed_out(exc):
                 raise VaultTimeoutError(
                     f"Vault at {server} did not answer {method} /v1/{path} within "
                     f"{self.timeout:g} s; check that it is healthy, or raise "
                     "VAULT_CLIENT_TIMEOUT.",
                     cause=exc,
                 ) from None
-            if _dropped(exc) and server.startswith("http://") and not self._proxied(server):
+            if dropped(exc) and server.startswith("http://") and not self._proxied(server):
                 mismatch = _scheme.tls_answered(server, min(self.timeout, 3.0))
                 if mismatch is not None:
                     raise VaultTLSError(mismatch.message, cause=exc, fix=mismatch.fix) from None
@@ -341,129 +342,6 @@ class Transport:
         mismatch = _scheme.plain_http_refused(response)
         if mismatch is not None:
             raise VaultTLSError(mismatch.message, fix=mismatch.fix)
-
-
-def _dropped(exc: BaseException) -> bool:
-    """Whether the server dropped the connection after accepting it (reset, closed without
-    an answer): what a TLS port that refuses plain HTTP does, among other causes."""
-    text = transport_reason(exc).lower()
-    return any(
-        sign in text
-        for sign in ("reset by peer", "remotedisconnected", "connection aborted", "eof occurred")
-    )
-
-
-def _tls_message(server: str, cert: object, verify: object, reason: str) -> tuple[str, str]:
-    """What a TLS failure means and what to do: (message, fix)."""
-    not_tls = _scheme.not_tls(server, reason)
-    if not_tls is not None:
-        return not_tls.message, not_tls.fix
-    upper = reason.upper()
-    if "_ALERT_" in upper:
-        # An alert sent by the server: it refused us, i.e. our client certificate.
-        advice = (
-            "set VAULT_CLIENT_CERT and VAULT_CLIENT_KEY to your certificate and its key"
-            if cert is None
-            else "the certificate in VAULT_CLIENT_CERT is not one it trusts (another "
-            "CA, expired or revoked); ask for one signed by the CA it trusts"
-        )
-        fix = advice[0].upper() + advice[1:] + "."
-        return (
-            f"Vault at {server} refused the TLS connection because it requires a "
-            f"client certificate it trusts (mutual TLS): {advice} ({reason}).",
-            fix,
-        )
-    host = urlsplit(server).hostname or server
-    if "MISMATCH" in upper or "DOESN'T MATCH" in upper or "NOT VALID FOR" in upper:
-        fix = (
-            f"Use in VAULT_ADDR a host name that Vault's certificate names (not {host}); "
-            "`openssl s_client -connect <host>:<port> </dev/null | openssl x509 -noout "
-            "-ext subjectAltName` lists them."
-        )
-        message = f"Vault's certificate at {server} is not valid for the host {host}"
-        return f"{message}: {fix} ({reason}).", fix
-    if "EXPIRED" in upper:
-        fix = (
-            "Vault's certificate has expired: its operator must renew it (no setting here "
-            "can help)."
-        )
-        return f"TLS verification failed for {server}: {fix} ({reason}).", fix
-    if isinstance(verify, str):
-        fix = (
-            "The CA certificate you trust (VAULT_CACERT, VAULT_CAPATH or verify=) did not sign "
-            "Vault's certificate: ask your Vault administrator for the CA that did (for a dev "
-            "server started with -dev-tls, its vault-ca.pem)."
-        )
-        return f"TLS verification failed for {server}: {fix} ({reason}).", fix
-    fix = (
-        "Set VAULT_CACERT (or VAULT_CAPATH) to the CA certificate that signed Vault's "
-        "certificate (the system CAs do not know it)."
-    )
-    return f"TLS verification failed for {server}: {fix} ({reason}).", fix
-
-
-# Where a transport failure's own chain of exceptions lives. Beyond them the chain goes on
-# into whatever the caller was handling when it called Vault (a Snowflake login refusal
-# while the provider reads the secret again): that is no reason for this failure.
-_TRANSPORT_MODULES = frozenset({"requests", "urllib3", "ssl", "socket", "http"})
-
-
-def _transport_chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and the exceptions it was raised from, within the transport's own layers."""
-    chain = [exc]
-    while len(chain) < 10:  # the chain is short; the bound guards against cycles
-        seen = chain[-1].__cause__ or chain[-1].__context__
-        if seen is None or seen in chain:
-            break
-        own = isinstance(seen, OSError) or type(seen).__module__.split(".")[0] in _TRANSPORT_MODULES
-        if not own:
-            break
-        chain.append(seen)
-    return chain
-
-
-def _timed_out(exc: BaseException) -> bool:
-    """Whether a transport error was caused by a read timing out."""
-    return any(
-        isinstance(seen, TimeoutError) or type(seen).__name__ == "ReadTimeoutError"
-        for seen in _transport_chain(exc)
-    )
-
-
-# Errors whose text is what the system said about the connection (refused, reset, name
-# not found, certificate not trusted): quoted in messages. The text of any other error may
-# quote what was sent (requests' InvalidHeader quotes the header value: the token) or the
-# URL, and is never used; its class name is.
-_QUOTABLE_MODULES = frozenset({"builtins", "socket", "ssl", "http.client"})
-
-
-# urllib3 re-raises some TLS and protocol failures as its own errors, whose text is the
-# ssl module's or the socket's (e.g. a TLS 1.3 alert read after the handshake).
-_QUOTABLE_URLLIB3 = frozenset({"SSLError", "ProtocolError"})
-
-
-def _quotable(error: BaseException) -> bool:
-    kind = type(error)
-    if isinstance(error, OSError) and kind.__module__ in _QUOTABLE_MODULES:
-        return True
-    return kind.__module__ == "urllib3.exceptions" and kind.__name__ in _QUOTABLE_URLLIB3
-
-
-def transport_reason(exc: BaseException) -> str:
-    """A short cause for a transport error: the class, and the text of the innermost error
-    of the transport's own chain (never one the caller happened to be handling) only when
-    that is an OS, socket or TLS error (e.g. "[Errno 111] Connection refused"); never a
-    URL or a header value."""
-    chain = _transport_chain(exc)
-    text = ""
-    for inner in reversed(chain):  # the innermost error that says what the system saw
-        if _quotable(inner):
-            text = printable(str(inner).split("\n")[0][:160])
-            break
-    else:
-        if len(chain) > 1:
-            text = type(chain[-1]).__name__
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _json_of(response: requests.Response) -> Any:
