@@ -20,12 +20,12 @@ from gds_vault._errors import (
     VaultPathError,
     VaultPermissionError,
 )
+from gds_vault._introspection import Introspection
 from gds_vault._kv import KVStore
 from gds_vault._kv_errors import missing_key
 from gds_vault._lease import LeaseOperations
 from gds_vault._paths import normalise_path
 from gds_vault._secret_holder import SecretHolder
-from gds_vault._status import TokenStatus, VaultHealth, VaultStats
 from gds_vault._tls import TrustStore, warn_if_plain_http
 from gds_vault._token import TokenManager
 from gds_vault._token_cache import open_shared
@@ -47,7 +47,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class VaultClient(LeaseOperations, SecretHolder):
+class VaultClient(Introspection, LeaseOperations, SecretHolder):
     """A client for one Vault (or OpenBao) server and one identity.
 
     KV secrets are read with :meth:`get_secret` (cached); dynamic secrets with leases
@@ -216,64 +216,6 @@ class VaultClient(LeaseOperations, SecretHolder):
         return self._closed
 
     @property
-    def stats(self) -> VaultStats:
-        """Counters since the client was made: logins, renewals, secret reads, cache hits."""
-        return VaultStats(
-            logins=self._tokens.logins,
-            renewals=self._tokens.renewals,
-            secret_reads=self._kv.reads,
-            cache_hits=self._cache.hits,
-            lease_reads=self.lease_reads,
-            lease_renewals=self.lease_renewals,
-        )
-
-    def health(self) -> VaultHealth:
-        """Ask ``sys/health`` once, without a token: initialised, sealed, standby, version.
-
-        Uses the client's own session (TLS settings, client certificate, proxies), so it
-        also tells whether the client can reach Vault at all.
-
-        Raises:
-            VaultConnectionError: Vault could not be reached (the message says why).
-            VaultResponseError: Something that is not Vault answered.
-        """
-        self._check_open()
-        return self._transport.health()
-
-    def token_status(self) -> TokenStatus:
-        """Log in if needed and describe the token: method, TTL, policies (never the token).
-
-        A token whose policies forbid ``auth/token/lookup-self`` still logged in; its
-        status then says ``lookup_allowed=False``.
-
-        Raises:
-            VaultAuthError: The login was refused.
-            VaultError: Vault could not be reached or answered oddly.
-        """
-        self._check_open()
-        method, mount = self.auth.name, getattr(self.auth, "mount", None)
-        source = self.auth.source
-        with self.settings.retry.operation("vault.token_status"):
-            self._tokens.token()
-            try:
-                info = self.token_info()
-            except VaultPermissionError:
-                return TokenStatus(method=method, mount=mount, source=source, lookup_allowed=False)
-        return TokenStatus(
-            method=method,
-            mount=mount,
-            source=source,
-            token_type=info.get("type"),
-            ttl=int(info.get("ttl") or 0),
-            renewable=bool(info.get("renewable")),
-            policies=tuple(sorted(info.get("policies") or ())),
-            identity_policies=tuple(sorted(info.get("identity_policies") or ())),
-            display_name=info.get("display_name"),
-            expire_time=info.get("expire_time"),
-            num_uses=int(info.get("num_uses") or 0),
-        )
-
-    @property
     def addr(self) -> str:
         return self.settings.addr
 
@@ -291,18 +233,6 @@ class VaultClient(LeaseOperations, SecretHolder):
         self._tokens.clear()
         with self.settings.retry.operation("vault.login"):
             self._tokens.token()
-
-    def token_info(self) -> dict[str, Any]:
-        """What Vault says about the current token (lookup-self): TTL, policies, type.
-
-        The token itself is not included.
-        """
-        with self.settings.retry.operation("vault.token_info"):
-            body = self._request("GET", "auth/token/lookup-self", operation="vault.token.lookup")
-        data = dict((body or {}).get("data") or {})
-        for secret_field in ("id", "accessor"):
-            data.pop(secret_field, None)
-        return data
 
     def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any] | None:
         """An authenticated request; a 403 from a dead token causes one login and retry."""
