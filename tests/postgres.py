@@ -264,6 +264,19 @@ class LeaseServers:
         kwargs: dict[str, Any] = self.snowflake.connect_kwargs()
         return kwargs
 
+    def connect(self, path: str, client: Any) -> tuple[Any, Any]:
+        """A connection to the double on a leased path, and the LeaseHolder behind it."""
+        from gds_snowflake import get_snowflake_connection
+
+        conn = get_snowflake_connection(path, vault_client=client, **self.connect_kwargs())
+        return conn, self.holder(path, client)
+
+    def holder(self, path: str, client: Any) -> Any:
+        """The LeaseHolder that ``get_snowflake_connection(path, vault_client=client)`` shares."""
+        from gds_snowflake import SnowflakeConnectionProvider
+
+        return SnowflakeConnectionProvider(path, vault_client=client).lease_holder()
+
     def close_clients(self) -> None:
         for client in self.clients:
             client.close()

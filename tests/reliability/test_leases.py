@@ -11,7 +11,6 @@ import time
 
 import pytest
 
-from gds_snowflake import SnowflakeConnectionProvider, get_snowflake_connection
 from gds_vault import AppRoleAuth, RetryPolicy, VaultClient
 from tests.reliability.conftest import write_row
 from tests.reliability.faultproxy import FaultProxy
@@ -43,8 +42,7 @@ def test_lease_renewed_for_as_long_as_the_connection_is_used(leases):
     client = leases.client()
     path = leases.role(ttl="2s", max_ttl="60s")
     started = time.monotonic()
-    conn = get_snowflake_connection(path, vault_client=client, **leases.connect_kwargs())
-    holder = SnowflakeConnectionProvider(path, vault_client=client).lease_holder()
+    conn, holder = leases.connect(path, client)
     ran, failed = run_for(conn, 6.0)
     assert failed == 0 and conn.reconnects == 0
     assert holder.replacements == 0 and holder.renewals >= 4
@@ -62,8 +60,7 @@ def test_credentials_replaced_before_the_max_ttl(leases):
     client = leases.client()
     path = leases.role(ttl="2s", max_ttl="4s")
     started = time.monotonic()
-    conn = get_snowflake_connection(path, vault_client=client, **leases.connect_kwargs())
-    holder = SnowflakeConnectionProvider(path, vault_client=client).lease_holder()
+    conn, holder = leases.connect(path, client)
     ran, failed = run_for(conn, 9.0)
     assert failed == 0
     assert holder.replacements >= 2
@@ -80,8 +77,7 @@ def test_user_dropped_under_a_live_connection(leases):
     statement logs in again with new credentials and is re-run."""
     client = leases.client()
     path = leases.role(ttl="60s")
-    conn = get_snowflake_connection(path, vault_client=client, **leases.connect_kwargs())
-    holder = SnowflakeConnectionProvider(path, vault_client=client).lease_holder()
+    conn, holder = leases.connect(path, client)
     old = holder.lease
     leases.vault.api("PUT", "sys/leases/revoke", {"lease_id": old.lease_id})
     assert not leases.postgres.role_exists(old.data["username"])
@@ -110,8 +106,7 @@ def test_vault_down_during_a_renewal(leases, caplog):
         leases.clients.append(client)
         path = leases.role(ttl="4s", max_ttl="60s")
         started = time.monotonic()
-        conn = get_snowflake_connection(path, vault_client=client, **leases.connect_kwargs())
-        holder = SnowflakeConnectionProvider(path, vault_client=client).lease_holder()
+        conn, holder = leases.connect(path, client)
         user = holder.lease.data["username"]
         proxy.set("refuse")
         threading.Timer(2.0, proxy.set, ("pass",)).start()

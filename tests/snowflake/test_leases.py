@@ -52,8 +52,7 @@ def test_the_lease_is_renewed_while_a_connection_is_open(leases):
     exists in PostgreSQL), and the connection needs no new login."""
     client = leases.client()
     path = leases.role(ttl="2s", max_ttl="60s")
-    conn = get_snowflake_connection(path, vault_client=client, **leases.connect_kwargs())
-    holder = SnowflakeConnectionProvider(path, vault_client=client).lease_holder()
+    conn, holder = leases.connect(path, client)
     user = holder.lease.data["username"]
     time.sleep(5.0)
     assert holder.renewals >= 3
@@ -74,8 +73,7 @@ def test_credentials_are_replaced_before_the_max_ttl(leases):
     logs in again as the new user and re-runs its statement."""
     client = leases.client()
     path = leases.role(ttl="2s", max_ttl="4s")
-    conn = get_snowflake_connection(path, vault_client=client, **leases.connect_kwargs())
-    holder = SnowflakeConnectionProvider(path, vault_client=client).lease_holder()
+    conn, holder = leases.connect(path, client)
     first_user = holder.lease.data["username"]
     assert wait_for(lambda: holder.replacements >= 1, 5.0)
     second_user = holder.lease.data["username"]
@@ -96,8 +94,7 @@ def test_a_user_dropped_under_a_live_connection_is_replaced_on_next_use(leases):
     credentials are read, and the statement is re-run, with no error for the caller."""
     client = leases.client()
     path = leases.role(ttl="60s")
-    conn = get_snowflake_connection(path, vault_client=client, **leases.connect_kwargs())
-    holder = SnowflakeConnectionProvider(path, vault_client=client).lease_holder()
+    conn, holder = leases.connect(path, client)
     old = holder.lease
     leases.vault.api("PUT", "sys/leases/revoke", {"lease_id": old.lease_id})
     assert one(conn) == 1
@@ -113,7 +110,7 @@ def test_an_ended_lease_is_never_handed_out(leases):
     client = leases.client()
     path = leases.role(ttl="2s")
     get_snowflake_connection(path, vault_client=client, **leases.connect_kwargs()).close()
-    holder = SnowflakeConnectionProvider(path, vault_client=client).lease_holder()
+    holder = leases.holder(path, client)
     old = holder.lease
     time.sleep(2.2)
     with get_snowflake_connection(path, vault_client=client, **leases.connect_kwargs()) as conn:
@@ -134,7 +131,7 @@ def test_revoke_on_close_drops_the_user_at_once(leases):
         with provider.connect() as conn:
             assert one(conn) == 1
         own_user = provider.lease_holder().lease.data["username"]
-    shared_user = SnowflakeConnectionProvider(path, vault_client=client).lease_holder().lease
+    shared_user = leases.holder(path, client).lease
     assert own_user != shared_user.data["username"]
     assert not leases.postgres.role_exists(own_user)
     assert leases.postgres.role_exists(shared_user.data["username"])
@@ -156,7 +153,7 @@ def test_the_engine_takes_leased_credentials(leases):
     try:
         with engine.connect() as conn:
             assert conn.execute(text("select 1")).scalar() == 1
-        holder = SnowflakeConnectionProvider(path, vault_client=client).lease_holder()
+        holder = leases.holder(path, client)
         time.sleep(3.0)
         assert holder.renewals >= 1
         with engine.connect() as conn:
@@ -254,7 +251,7 @@ def test_threads_connecting_at_once_share_one_lease(leases):
         thread.join(60)
     assert errors == []
     assert [one(c) for c in connections] == [1] * 8
-    holder = SnowflakeConnectionProvider(path, vault_client=client).lease_holder()
+    holder = leases.holder(path, client)
     assert client.stats.lease_reads == 1
     assert leases.snowflake.login_count(holder.lease.data["username"]) == 8
     for conn in connections:
