@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,69 @@ def _vault_requests(user: SnowflakeTestUser, mark: int) -> dict[str, int]:
     return counts
 
 
+# Airflow's LocalExecutor.end() sends one stop message per live worker, then joins every
+# worker with no timeout. Now and then one worker never gets its message and the CLI waits
+# forever although the run has finished: the same hang as Airflow's own LocalExecutor test
+# (apache/airflow#45683, open), seen here on Airflow 3.3.2 in about 1 run in 10, with a
+# worker idle in SimpleQueue.get() and the CLI in Process.join(). Every task has ended and
+# everything this test checks is decided by then, so after the run's success is printed
+# the shutdown gets SHUTDOWN_GRACE seconds before it is stopped.
+SHUTDOWN_GRACE = 20.0
+RUN_TIMEOUT = 150.0
+
+
+def _run_succeeded(dag_id: str) -> re.Pattern[str]:
+    """The line Airflow's scheduler code prints when a run of ``dag_id`` ends in success."""
+    return re.compile(rf"DagRun Finished: dag_id={re.escape(dag_id)},.* state=success,")
+
+
+def _dags_test_with_executor(
+    home: AirflowHome, dag_id: str, env: dict[str, str]
+) -> tuple[int | None, str]:
+    """``airflow dags test --use-executor``; returns the exit code (None if the executor's
+    shutdown hung after a successful run and was stopped) and the whole output."""
+    succeeded = _run_succeeded(dag_id)
+    process = home.start("dags", "test", "--use-executor", dag_id, DAY, env=env)
+    stdout = process.stdout
+    assert stdout is not None
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, name="airflow-output", daemon=True)
+    reader.start()
+    deadline = time.monotonic() + RUN_TIMEOUT
+    shutdown_deadline: float | None = None
+    hung = False
+    try:
+        while process.poll() is None:
+            now = time.monotonic()
+            assert now < deadline, (
+                f"airflow dags test {dag_id} did not finish in {RUN_TIMEOUT:.0f} s:\n"
+                + "".join(lines)[-6000:]
+            )
+            if shutdown_deadline is None:
+                if any(succeeded.search(line) for line in lines[:]):
+                    shutdown_deadline = now + SHUTDOWN_GRACE
+            elif now > shutdown_deadline:
+                hung = True
+                break
+            time.sleep(0.2)
+    finally:
+        stop(process)
+        reader.join(timeout=10)
+        stdout.close()
+    if hung:
+        print(
+            f"Airflow's LocalExecutor did not shut down {SHUTDOWN_GRACE:.0f} s after a "
+            "successful run (apache/airflow#45683); stopped it"
+        )
+        return None, "".join(lines)
+    return process.returncode, "".join(lines)
+
+
 def _revenue(user: SnowflakeTestUser) -> list[tuple[Any, ...]]:
     with user.connect() as conn:
         rows = conn.cursor().execute(
@@ -99,14 +163,18 @@ def test_example_dag_under_the_local_executor(
             orders_user, session_parameters={"QUERY_TAG": "gds-airflow-test"}
         ),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # Two workers, not the default 32 forked at start on this two-core machine: the DAG
+        # runs its two tasks one after the other.
+        "AIRFLOW__CORE__PARALLELISM": "2",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": api_server,
     }
     mark, logins = orders_user.vault.mark(), orders_user.login_count
     started = time.monotonic()
-    code, output = airflow_home.airflow(
-        "dags", "test", "--use-executor", "snowflake_revenue_by_connection", DAY, env=env
-    )
-    assert code == 0, output[-6000:]
+    code, output = _dags_test_with_executor(airflow_home, "snowflake_revenue_by_connection", env)
+    # A hung executor shutdown (code None) is accepted only after a successful run; a run
+    # that ends by itself must exit 0.
+    assert code in (0, None), output[-6000:]
+    assert _run_succeeded("snowflake_revenue_by_connection").search(output), output[-6000:]
     print(f"LocalExecutor run: {time.monotonic() - started:.1f} s")
 
     # Two tasks, two processes: each logs in to Vault, finds the mount, reads once, and
