@@ -210,11 +210,17 @@ def test_black_hole_times_out_within_deadline_plus_one_timeout(rel, sleeps, capl
 
 
 _CTRL_C_CHILD = """
-import sys
+import sys, time
 from gds_vault import TokenAuth, VaultClient, configure_logging
 configure_logging("WARNING")
 client = VaultClient(sys.argv[1], auth=TokenAuth("s.ctrl-c-test-token-xxxxxxx"), cache_ttl=0)
-client.get_secret("secret/app")
+try:
+    client.get_secret("secret/app")
+except KeyboardInterrupt:
+    # When the interrupt reached the caller, on the clock the test reads too: the
+    # interpreter's teardown after it is not what the test measures.
+    print(f"INTERRUPTED_AT {time.monotonic()!r}", file=sys.stderr, flush=True)
+    raise
 """
 
 
@@ -254,4 +260,9 @@ def test_ctrl_c_during_a_retry_wait_stops_at_once(httpserver):
     assert "KeyboardInterrupt" in rest
     assert "Retrying" not in rest  # no further retry was scheduled
     assert len(httpserver.log) == requests_before == 2  # and no further attempt was made
-    assert stopped_after < 1.0  # at once, not after the 1 s wait
+    [caught_at] = [float(line.split()[1]) for line in rest.splitlines() if "INTERRUPTED_AT" in line]
+    # At once, not after the rest of the 1-1.5 s wait. time.monotonic() is the system-wide
+    # CLOCK_MONOTONIC on Linux, so the two processes' readings compare; the interpreter's
+    # exit after that only has to be reasonable.
+    assert caught_at - interrupted_at < 1.0, caught_at - interrupted_at
+    assert stopped_after < 10
