@@ -290,7 +290,7 @@ def test_a_lock_held_too_long_is_waited_for_a_bounded_time(
     auth = vault.role()
     make_client(auth, token_cache=cache).get_secret(SECRET_PATH)
     token_file(cache).unlink()
-    holder = _hold_lock(cache, 2.0, threading.Event())
+    holder = _hold_lock(cache, 3.0, threading.Event())
     caplog.set_level(logging.WARNING, logger="gds_vault")
     started = time.monotonic()
     try:
@@ -298,8 +298,9 @@ def test_a_lock_held_too_long_is_waited_for_a_bounded_time(
         assert client.get_secret(SECRET_PATH) == SECRET
         seconds = time.monotonic() - started
     finally:
-        holder.join(5)
-    assert 0.3 <= seconds < 1.5
+        holder.join(8)
+    # Waited LOCK_WAIT, not the holder's 3 s; the margin is for a login on a loaded machine.
+    assert 0.3 <= seconds < 2.5
     assert client.stats.logins == 1
     (warning,) = warnings_of(caplog)
     assert "going on without waiting" in warning
