@@ -82,7 +82,7 @@ def _vault_requests(user: SnowflakeTestUser, mark: int) -> dict[str, int]:
 # Airflow's LocalExecutor.end() sends one stop message per live worker, then joins every
 # worker with no timeout. Now and then one worker never gets its message and the CLI waits
 # forever although the run has finished: the same hang as Airflow's own LocalExecutor test
-# (apache/airflow#45683, open), seen here on Airflow 3.3.2 in about 1 run in 10, with a
+# (apache/airflow#45683, open), seen here on Airflow 3.3.2 in 2 runs of 30, with a
 # worker idle in SimpleQueue.get() and the CLI in Process.join(). Every task has ended and
 # everything this test checks is decided by then, so after the run's success is printed
 # the shutdown gets SHUTDOWN_GRACE seconds before it is stopped.
