@@ -105,15 +105,17 @@ def _dags_test_with_executor(
     stdout = process.stdout
     assert stdout is not None
     lines: list[str] = []
+    succeeded_at: list[float] = []  # when the success line was read, once
 
     def read() -> None:
         for line in stdout:
             lines.append(line)
+            if not succeeded_at and succeeded.search(line):
+                succeeded_at.append(time.monotonic())
 
     reader = threading.Thread(target=read, name="airflow-output", daemon=True)
     reader.start()
     deadline = time.monotonic() + RUN_TIMEOUT
-    shutdown_deadline: float | None = None
     hung = False
     try:
         while process.poll() is None:
@@ -122,10 +124,7 @@ def _dags_test_with_executor(
                 f"airflow dags test {dag_id} did not finish in {RUN_TIMEOUT:.0f} s:\n"
                 + "".join(lines)[-6000:]
             )
-            if shutdown_deadline is None:
-                if any(succeeded.search(line) for line in lines[:]):
-                    shutdown_deadline = now + SHUTDOWN_GRACE
-            elif now > shutdown_deadline:
+            if succeeded_at and now > succeeded_at[0] + SHUTDOWN_GRACE:
                 hung = True
                 break
             time.sleep(0.2)

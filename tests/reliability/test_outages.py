@@ -250,7 +250,6 @@ def test_ctrl_c_during_a_retry_wait_stops_at_once(httpserver):
         child.send_signal(signal.SIGINT)  # the child is now in its 1-1.5 s wait
         rest = child.stderr.read()
         code = child.wait(timeout=10)
-        stopped_after = time.monotonic() - interrupted_at
     finally:
         if child.poll() is None:
             child.kill()
@@ -262,7 +261,5 @@ def test_ctrl_c_during_a_retry_wait_stops_at_once(httpserver):
     assert len(httpserver.log) == requests_before == 2  # and no further attempt was made
     [caught_at] = [float(line.split()[1]) for line in rest.splitlines() if "INTERRUPTED_AT" in line]
     # At once, not after the rest of the 1-1.5 s wait. time.monotonic() is the system-wide
-    # CLOCK_MONOTONIC on Linux, so the two processes' readings compare; the interpreter's
-    # exit after that only has to be reasonable.
+    # CLOCK_MONOTONIC on Linux, so the two processes' readings compare.
     assert caught_at - interrupted_at < 1.0, caught_at - interrupted_at
-    assert stopped_after < 10
